@@ -1,0 +1,207 @@
+"""Every setting of the package, parsed in one place into one frozen object.
+
+Explicit constructor arguments win over the environment, which wins over the defaults, as in the
+OpenTelemetry SDK. A bad environment value never crashes a function: it is warned about once,
+naming the variable, the value and what is used instead. A bad explicit argument is a programming
+error and raises ``ValueError`` with the same information.
+
+The variables (the README's table says more, with what happens on a bad value):
+
+- ``LAMBDA_EXTENSION_SPAN_PROCESSOR_MODE``: ``sync``, ``async`` (default) or ``finalize``.
+- ``LAMBDA_SPAN_PROCESSOR_QUEUE_SIZE``: ring buffer capacity in spans (2048).
+- ``LAMBDA_SPAN_PROCESSOR_BATCH_SIZE``: spans per ``export()`` call, at most the queue (512).
+- ``LAMBDA_SPAN_PROCESSOR_EXPORT_TIMEOUT``: bound on a flush in ms, 0 = deadline only (30000).
+- ``OTEL_SDK_DISABLED``: ``true`` means no registration, no threads, nothing exported.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+_logger = logging.getLogger(__name__)
+
+MODE_ENV = "LAMBDA_EXTENSION_SPAN_PROCESSOR_MODE"
+QUEUE_SIZE_ENV = "LAMBDA_SPAN_PROCESSOR_QUEUE_SIZE"
+BATCH_SIZE_ENV = "LAMBDA_SPAN_PROCESSOR_BATCH_SIZE"
+EXPORT_TIMEOUT_ENV = "LAMBDA_SPAN_PROCESSOR_EXPORT_TIMEOUT"
+SDK_DISABLED_ENV = "OTEL_SDK_DISABLED"
+
+DEFAULT_QUEUE_SIZE = 2048
+DEFAULT_BATCH_SIZE = 512
+DEFAULT_EXPORT_TIMEOUT_MILLIS = 30_000
+
+
+class ProcessorMode(enum.Enum):
+    """When a :class:`LambdaSpanProcessor` exports.
+
+    ``SYNC``: inline when the handler is done (the caller waits). ``ASYNC``: right after the
+    response has been sent, before the environment freezes. ``FINALIZE``: only on ``force_flush``
+    and ``shutdown``, like the SDK's own processors.
+    """
+
+    SYNC = "sync"
+    ASYNC = "async"
+    FINALIZE = "finalize"
+
+
+DEFAULT_MODE = ProcessorMode.ASYNC
+
+
+@dataclass(frozen=True)
+class ProcessorSettings:
+    """The settings a processor runs with, already validated."""
+
+    mode: ProcessorMode = DEFAULT_MODE
+    max_queue_size: int = DEFAULT_QUEUE_SIZE
+    max_export_batch_size: int = DEFAULT_BATCH_SIZE
+    #: Bound on one flush in milliseconds; ``0`` means only the deadline bounds it.
+    export_timeout_millis: int = DEFAULT_EXPORT_TIMEOUT_MILLIS
+    sdk_disabled: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.mode, ProcessorMode):
+            raise ValueError(f"mode must be a ProcessorMode, got {self.mode!r}")
+        _check_int("max_queue_size", self.max_queue_size, minimum=1)
+        _check_int("max_export_batch_size", self.max_export_batch_size, minimum=1)
+        _check_int("export_timeout_millis", self.export_timeout_millis, minimum=0)
+        if self.max_export_batch_size > self.max_queue_size:
+            raise ValueError(
+                f"max_export_batch_size={self.max_export_batch_size} is larger than "
+                f"max_queue_size={self.max_queue_size}"
+            )
+
+
+def _check_int(name: str, value: object, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def parse_mode(value: ProcessorMode | str) -> ProcessorMode:
+    """Return the mode named by ``value`` (a member or its name, any case); ``ValueError`` else."""
+    if isinstance(value, ProcessorMode):
+        return value
+    if isinstance(value, str):
+        try:
+            return ProcessorMode(value.strip().lower())
+        except ValueError:
+            pass
+    choices = ", ".join(m.value for m in ProcessorMode)
+    raise ValueError(f"mode must be one of {choices} (any case), got {value!r}")
+
+
+_warned: set[tuple[str, str]] = set()
+_warned_lock = threading.Lock()
+
+
+def _warn_once(variable: str, raw: str, problem: str, used: object) -> None:
+    """Warn about a bad environment value once per process, naming what is used instead."""
+    with _warned_lock:
+        if (variable, raw) in _warned:
+            return
+        _warned.add((variable, raw))
+    _logger.warning("%s=%r %s; using %s instead", variable, raw, problem, used)
+
+
+def _env_int(env: Mapping[str, str], variable: str, default: int, *, minimum: int) -> int:
+    raw = env.get(variable)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        _warn_once(variable, raw, "is not an integer", default)
+        return default
+    if value < minimum:
+        _warn_once(variable, raw, f"is below the minimum of {minimum}", default)
+        return default
+    return value
+
+
+def _env_mode(env: Mapping[str, str]) -> ProcessorMode:
+    raw = env.get(MODE_ENV)
+    if raw is None or raw.strip() == "":
+        return DEFAULT_MODE
+    try:
+        return parse_mode(raw)
+    except ValueError:
+        choices = "|".join(m.value for m in ProcessorMode)
+        _warn_once(MODE_ENV, raw, f"is not one of {choices}", DEFAULT_MODE.value)
+        return DEFAULT_MODE
+
+
+def sdk_disabled(env: Mapping[str, str]) -> bool:
+    """``OTEL_SDK_DISABLED`` as the SDK reads it: only ``true`` (any case) disables."""
+    return env.get(SDK_DISABLED_ENV, "").strip().lower() == "true"
+
+
+def load_settings(
+    env: Mapping[str, str],
+    *,
+    mode: ProcessorMode | str | None = None,
+    max_queue_size: int | None = None,
+    max_export_batch_size: int | None = None,
+    export_timeout_millis: int | None = None,
+) -> ProcessorSettings:
+    """Build the settings: explicit argument > environment > default.
+
+    Explicit arguments are validated strictly (``ValueError``); environment values leniently
+    (one warning, then the default or the clamped value).
+    """
+    resolved_mode = parse_mode(mode) if mode is not None else _env_mode(env)
+    if max_queue_size is not None:
+        _check_int("max_queue_size", max_queue_size, minimum=1)
+        queue = max_queue_size
+    else:
+        queue = _env_int(env, QUEUE_SIZE_ENV, DEFAULT_QUEUE_SIZE, minimum=1)
+    if max_export_batch_size is not None:
+        _check_int("max_export_batch_size", max_export_batch_size, minimum=1)
+        if max_export_batch_size > queue:
+            raise ValueError(
+                f"max_export_batch_size={max_export_batch_size} is larger than "
+                f"max_queue_size={queue}"
+            )
+        batch = max_export_batch_size
+    else:
+        batch = _env_int(env, BATCH_SIZE_ENV, min(DEFAULT_BATCH_SIZE, queue), minimum=1)
+        if batch > queue:
+            _warn_once(
+                BATCH_SIZE_ENV,
+                env.get(BATCH_SIZE_ENV, ""),
+                f"is larger than the queue size {queue}",
+                queue,
+            )
+            batch = queue
+    if export_timeout_millis is not None:
+        _check_int("export_timeout_millis", export_timeout_millis, minimum=0)
+        timeout = export_timeout_millis
+    else:
+        timeout = _env_int(env, EXPORT_TIMEOUT_ENV, DEFAULT_EXPORT_TIMEOUT_MILLIS, minimum=0)
+    return ProcessorSettings(
+        mode=resolved_mode,
+        max_queue_size=queue,
+        max_export_batch_size=batch,
+        export_timeout_millis=timeout,
+        sdk_disabled=sdk_disabled(env),
+    )
+
+
+def settings_from_environment(
+    *,
+    mode: ProcessorMode | str | None = None,
+    max_queue_size: int | None = None,
+    max_export_batch_size: int | None = None,
+    export_timeout_millis: int | None = None,
+) -> ProcessorSettings:
+    """:func:`load_settings` over ``os.environ``: the only place the package reads it for these."""
+    return load_settings(
+        os.environ,
+        mode=mode,
+        max_queue_size=max_queue_size,
+        max_export_batch_size=max_export_batch_size,
+        export_timeout_millis=export_timeout_millis,
+    )

@@ -1,0 +1,183 @@
+"""Lifecycle signals: the one seam between whatever knows *when* (the Lambda coordinator, the
+traced handler, user code) and the processors that know *how* to export.
+
+Publishers call :func:`handler_done` or :meth:`SignalHub.publish`; processors subscribe as
+listeners and may hand back a :class:`Completion` that the publisher waits on, bounded by the
+signal's deadline. Nothing here imports OpenTelemetry or touches the network.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Protocol, Union
+
+_logger = logging.getLogger(__name__)
+
+
+def deadline_from_epoch_ms(deadline_ms: float, *, margin_millis: float = 0.0) -> float:
+    """Turn a Lambda ``deadlineMs`` (wall clock) into a ``time.monotonic()`` deadline."""
+    return time.monotonic() + (deadline_ms - margin_millis) / 1000.0 - time.time()
+
+
+def seconds_left(deadline: float | None, limit: float | None = None) -> float | None:
+    """Seconds until ``deadline`` (monotonic), capped by ``limit``; ``None`` means no bound."""
+    if deadline is None:
+        return limit
+    left = max(0.0, deadline - time.monotonic())
+    return left if limit is None else min(left, limit)
+
+
+@dataclass(frozen=True)
+class InvocationStarted:
+    """An invocation is open: the environment is not frozen until it ends."""
+
+    request_id: str
+    #: ``time.monotonic()`` value by which all telemetry work for it must be over.
+    deadline: float | None = None
+    #: The ``X-Amzn-Trace-Id`` value Lambda sent with the invocation, when there was one.
+    trace_header: str | None = None
+    #: ``threading.get_ident()`` of the thread that runs the handler; ``None``: the main thread.
+    handler_thread: int | None = None
+
+
+@dataclass(frozen=True)
+class HandlerDone:
+    """The handler has returned (or raised); its spans have ended."""
+
+    request_id: str | None = None
+    deadline: float | None = None
+    #: An :class:`ExportDue` for this invocation follows once the response has been sent.
+    export_follows: bool = False
+    #: The environment may freeze as soon as the publisher returns (so exports must be waited on).
+    freezes: bool = False
+
+
+class ExportReason(enum.Enum):
+    """Why an :class:`ExportDue` was published."""
+
+    RESPONSE_SENT = "response_sent"
+    DEADLINE = "deadline"
+    SHUTDOWN = "shutdown"
+
+
+@dataclass(frozen=True)
+class ExportDue:
+    """Export now, within ``deadline``: the response is out, the deadline is near, or shutdown."""
+
+    reason: ExportReason
+    deadline: float | None = None
+    request_id: str | None = None
+
+
+Signal = Union[InvocationStarted, HandlerDone, ExportDue]
+
+
+class Completion(Protocol):
+    """Work a listener started for a signal; the publisher waits on it."""
+
+    def wait(self, timeout: float | None) -> bool:
+        """Block at most ``timeout`` seconds (``None``: no bound); ``True`` if it all succeeded."""
+        ...
+
+
+class LifecycleListener(Protocol):
+    def on_signal(self, signal: Signal) -> Completion | None:
+        """React to ``signal`` without blocking; return what the publisher should wait on."""
+        ...
+
+
+class LifecycleDriver(Protocol):
+    """What knows the runtime (the coordinator): turns a bare "handler done" into a full signal."""
+
+    def on_handler_done(self, request_id: str | None) -> HandlerDone: ...
+
+
+class SignalHub:
+    """Process-wide fan-out of lifecycle signals to subscribed processors."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._listeners: weakref.WeakSet[LifecycleListener] = weakref.WeakSet()
+        self._driver: LifecycleDriver | None = None
+
+    def subscribe(self, listener: LifecycleListener) -> None:
+        with self._lock:
+            self._listeners.add(listener)
+
+    def unsubscribe(self, listener: LifecycleListener) -> None:
+        with self._lock:
+            self._listeners.discard(listener)
+
+    def listeners(self) -> list[LifecycleListener]:
+        with self._lock:
+            return list(self._listeners)
+
+    @property
+    def driver(self) -> LifecycleDriver | None:
+        return self._driver
+
+    def set_driver(self, driver: LifecycleDriver | None) -> None:
+        """Install (or remove, with ``None``) the object that knows the runtime's lifecycle."""
+        self._driver = driver
+
+    def publish(self, signal: Signal) -> bool:
+        """Deliver ``signal`` to every listener, then wait for their work within its deadline.
+
+        Returns ``True`` when every listener's work finished successfully in time. Never raises.
+        """
+        completions: list[Completion] = []
+        for listener in self.listeners():
+            try:
+                completion = listener.on_signal(signal)
+            except Exception:  # a listener must never break the publisher
+                _logger.exception("lifecycle listener %r failed on %r", listener, signal)
+                continue
+            if completion is not None:
+                completions.append(completion)
+        ok = True
+        deadline = getattr(signal, "deadline", None)
+        for completion in completions:
+            try:
+                ok = completion.wait(seconds_left(deadline)) and ok
+            except Exception:
+                _logger.exception("waiting for %r failed", completion)
+                ok = False
+        return ok
+
+    def handler_done(self, request_id: str | None = None) -> bool:
+        driver = self._driver
+        if driver is None:
+            signal = HandlerDone(request_id=request_id)
+        else:
+            signal = driver.on_handler_done(request_id)
+        return self.publish(signal)
+
+    def _after_fork_in_child(self) -> None:
+        # The coordinator and its thread belong to the parent; the child starts without one.
+        self._lock = threading.Lock()
+        self._driver = None
+
+
+HUB = SignalHub()
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=HUB._after_fork_in_child)
+
+
+def handler_done(request_id: str | None = None) -> None:
+    """Say that the handler has finished; the one public way to do so.
+
+    In ``SYNC`` mode this exports before returning (bounded by the invocation deadline). Outside
+    Lambda it starts the ``ASYNC`` export at once; inside Lambda the coordinator exports after the
+    response has been sent. Never raises into the caller.
+    """
+    try:
+        HUB.handler_done(request_id)
+    except Exception:
+        _logger.exception("handler_done failed")

@@ -1,0 +1,143 @@
+"""Settings: explicit argument > environment > default; bad values warn once, never crash."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from otel_lambda_processor import LambdaSpanProcessor, ProcessorMode, ProcessorSettings
+from otel_lambda_processor.config import (
+    BATCH_SIZE_ENV,
+    EXPORT_TIMEOUT_ENV,
+    MODE_ENV,
+    QUEUE_SIZE_ENV,
+    load_settings,
+    parse_mode,
+)
+
+from .conftest import ScriptedExporter
+
+
+def test_defaults_follow_the_specification_batching_defaults() -> None:
+    s = load_settings({})
+    assert s == ProcessorSettings(ProcessorMode.ASYNC, 2048, 512, 30000, False)
+
+
+def test_mode_values_are_the_documented_strings() -> None:
+    assert [m.value for m in ProcessorMode] == ["sync", "async", "finalize"]
+    assert [m.name for m in ProcessorMode] == ["SYNC", "ASYNC", "FINALIZE"]
+
+
+@pytest.mark.parametrize("raw", ["sync", "SYNC", " Sync "])
+def test_mode_from_environment_is_case_insensitive(raw: str) -> None:
+    assert load_settings({MODE_ENV: raw}).mode is ProcessorMode.SYNC
+
+
+def test_environment_values_are_used() -> None:
+    env = {
+        MODE_ENV: "finalize",
+        QUEUE_SIZE_ENV: "100",
+        BATCH_SIZE_ENV: "10",
+        EXPORT_TIMEOUT_ENV: "0",
+        "OTEL_SDK_DISABLED": "TRUE",
+    }
+    assert load_settings(env) == ProcessorSettings(ProcessorMode.FINALIZE, 100, 10, 0, True)
+
+
+def test_explicit_arguments_win_over_the_environment() -> None:
+    env = {MODE_ENV: "finalize", QUEUE_SIZE_ENV: "100", BATCH_SIZE_ENV: "10"}
+    s = load_settings(
+        env, mode="SYNC", max_queue_size=50, max_export_batch_size=5, export_timeout_millis=7
+    )
+    assert s == ProcessorSettings(ProcessorMode.SYNC, 50, 5, 7, False)
+
+
+def test_a_small_queue_lowers_the_default_batch_size_silently(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        s = load_settings({QUEUE_SIZE_ENV: "100"})
+    assert (s.max_queue_size, s.max_export_batch_size) == (100, 100)
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw", "used", "field"),
+    [
+        (MODE_ENV, "turbo", "async", "mode"),
+        (QUEUE_SIZE_ENV, "lots", "2048", "max_queue_size"),
+        (QUEUE_SIZE_ENV, "0", "2048", "max_queue_size"),
+        (QUEUE_SIZE_ENV, "-5", "2048", "max_queue_size"),
+        (BATCH_SIZE_ENV, "1.5", "512", "max_export_batch_size"),
+        (BATCH_SIZE_ENV, "0", "512", "max_export_batch_size"),
+        (EXPORT_TIMEOUT_ENV, "-1", "30000", "export_timeout_millis"),
+        (EXPORT_TIMEOUT_ENV, "soon", "30000", "export_timeout_millis"),
+    ],
+)
+def test_a_bad_environment_value_warns_once_naming_variable_value_and_fallback(
+    caplog: pytest.LogCaptureFixture, variable: str, raw: str, used: str, field: str
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="otel_lambda_processor"):
+        first = load_settings({variable: raw})
+        second = load_settings({variable: raw})
+    assert first == second == load_settings({})
+    assert len(caplog.records) == 1, "warned once, not once per construction"
+    message = caplog.records[0].getMessage()
+    assert variable in message and repr(raw) in message and used in message
+    assert getattr(first, field) == getattr(load_settings({}), field)
+
+
+def test_a_batch_size_larger_than_the_queue_is_clamped_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        s = load_settings({QUEUE_SIZE_ENV: "64", BATCH_SIZE_ENV: "100"})
+    assert (s.max_queue_size, s.max_export_batch_size) == (64, 64)
+    (record,) = caplog.records
+    assert BATCH_SIZE_ENV in record.getMessage() and "'100'" in record.getMessage()
+    assert "using 64" in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"mode": "turbo"}, "'turbo'"),
+        ({"mode": 3}, "3"),
+        ({"max_queue_size": 0}, "max_queue_size"),
+        ({"max_queue_size": -1}, "-1"),
+        ({"max_queue_size": True}, "True"),
+        ({"max_export_batch_size": 0}, "max_export_batch_size"),
+        ({"max_queue_size": 10, "max_export_batch_size": 11}, "larger than"),
+        ({"export_timeout_millis": -1}, "export_timeout_millis"),
+        ({"export_timeout_millis": 1.5}, "1.5"),
+    ],
+)
+def test_an_invalid_explicit_argument_raises_value_error_naming_it(
+    kwargs: dict[str, object], needle: str
+) -> None:
+    with pytest.raises(ValueError, match=needle.replace("(", r"\(")):
+        LambdaSpanProcessor(ScriptedExporter(), **kwargs)  # type: ignore[arg-type]
+
+
+def test_parse_mode_accepts_members_and_names() -> None:
+    assert parse_mode(ProcessorMode.FINALIZE) is ProcessorMode.FINALIZE
+    assert parse_mode("Async") is ProcessorMode.ASYNC
+
+
+def test_processor_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(MODE_ENV, "sync")
+    monkeypatch.setenv(QUEUE_SIZE_ENV, "32")
+    p = LambdaSpanProcessor(ScriptedExporter())
+    try:
+        assert p.mode is ProcessorMode.SYNC
+        assert p.settings.max_queue_size == 32
+        assert p.settings.max_export_batch_size == 32
+    finally:
+        p.shutdown()
+
+
+def test_settings_are_frozen() -> None:
+    s = load_settings({})
+    with pytest.raises(AttributeError):
+        s.mode = ProcessorMode.SYNC  # type: ignore[misc]

@@ -1,0 +1,289 @@
+"""LambdaSpanProcessor: the SpanProcessor contract, bounds, failures, shutdown and fork."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+
+from otel_lambda_processor import LambdaSpanProcessor, ProcessorMode
+from otel_lambda_processor.testing import Fault, OTLPReceiver
+
+from .conftest import ScriptedExporter
+
+
+def make(provider: TracerProvider, exporter: object, **kwargs: object) -> LambdaSpanProcessor:
+    processor = LambdaSpanProcessor(exporter, **kwargs)  # type: ignore[arg-type]
+    provider.add_span_processor(processor)
+    return processor
+
+
+def end_spans(provider: TracerProvider, count: int, prefix: str = "s") -> None:
+    tracer = provider.get_tracer("test")
+    for i in range(count):
+        tracer.start_span(f"{prefix}{i}").end()
+
+
+def test_is_an_sdk_span_processor_with_the_documented_signature() -> None:
+    assert issubclass(LambdaSpanProcessor, SpanProcessor)
+    p = LambdaSpanProcessor(span_exporter=ScriptedExporter(), mode="finalize")
+    assert p.mode is ProcessorMode.FINALIZE
+    assert p.dropped_spans == 0
+    p.shutdown()
+
+
+def test_force_flush_exports_everything_through_the_real_otlp_exporter(
+    provider: TracerProvider, receiver: OTLPReceiver, otlp_exporter: OTLPSpanExporter
+) -> None:
+    p = make(provider, otlp_exporter, mode="finalize", max_export_batch_size=7)
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("root"):
+        for i in range(20):
+            with tracer.start_as_current_span(f"child{i}"):
+                pass
+    assert receiver.spans == [], "nothing is exported before a flush"
+    assert p.force_flush(5000) is True
+    spans = receiver.spans
+    assert len(spans) == 21 and p.dropped_spans == 0
+    assert [s.name for s in spans] == [f"child{i}" for i in range(20)] + ["root"]
+    assert [r.span_count for r in receiver.requests] == [7, 7, 7]
+    root = spans[-1].span
+    assert all(s.span.parent_span_id == root.span_id for s in spans[:-1])
+
+
+def test_unsampled_recording_spans_are_not_buffered(
+    provider: TracerProvider,
+) -> None:
+    class RecordOnly(Sampler):
+        def should_sample(self, *args: object, **kwargs: object) -> SamplingResult:
+            return SamplingResult(Decision.RECORD_ONLY)
+
+        def get_description(self) -> str:
+            return "record-only"
+
+    tp = TracerProvider(sampler=RecordOnly(), shutdown_on_exit=False)
+    exporter = ScriptedExporter()
+    p = make(tp, exporter, mode="finalize")
+    end_spans(tp, 5)
+    assert p.force_flush(1000)
+    assert exporter.calls == [] and p.dropped_spans == 0
+    tp.shutdown()
+
+
+def test_overflow_drops_the_oldest_counts_each_and_warns_once_at_the_next_flush(
+    provider: TracerProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    exporter = ScriptedExporter()
+    p = make(provider, exporter, mode="finalize", max_queue_size=10)
+    with caplog.at_level(logging.WARNING, logger="otel_lambda_processor"):
+        end_spans(provider, 25)
+        assert caplog.records == [], "no logging on the hot path"
+        assert p.dropped_spans == 15
+        assert p.force_flush(1000) is True, "everything buffered at the call was exported"
+    assert [s.name for s in exporter.delivered()] == [f"s{i}" for i in range(15, 25)]
+    drops = [r for r in caplog.records if "dropped" in r.getMessage()]
+    assert len(drops) == 1 and "dropped 15 spans" in drops[0].getMessage()
+    caplog.clear()
+    assert p.force_flush(1000)
+    assert not [r for r in caplog.records if "dropped" in r.getMessage()]
+
+
+def test_a_failed_batch_is_put_back_once_and_exported_at_the_next_flush(
+    provider: TracerProvider, receiver: OTLPReceiver, otlp_exporter: OTLPSpanExporter
+) -> None:
+    p = make(provider, otlp_exporter, mode="finalize")
+    end_spans(provider, 5)
+    receiver.inject(Fault(status=500))  # permanent for the exporter: no retry of its own
+    assert p.force_flush(5000) is False
+    assert receiver.spans == [] and p.dropped_spans == 0
+    assert p.force_flush(5000) is True
+    assert sorted(receiver.span_names()) == sorted(f"s{i}" for i in range(5))
+    assert p.dropped_spans == 0
+
+
+def test_a_batch_that_fails_twice_is_counted_as_dropped(
+    provider: TracerProvider, receiver: OTLPReceiver, otlp_exporter: OTLPSpanExporter
+) -> None:
+    p = make(provider, otlp_exporter, mode="finalize")
+    end_spans(provider, 5)
+    receiver.inject(Fault(status=500), times=2)
+    assert p.force_flush(5000) is False
+    assert p.force_flush(5000) is False
+    assert p.dropped_spans == 5
+    end_spans(provider, 2, prefix="later")
+    assert p.force_flush(5000) is True
+    assert receiver.span_names() == ["later0", "later1"]
+
+
+def test_exporter_exceptions_are_caught_logged_and_count_as_a_failure(
+    provider: TracerProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    exporter = ScriptedExporter(["raise", "raise"])
+    p = make(provider, exporter, mode="finalize")
+    end_spans(provider, 3)
+    with caplog.at_level(logging.ERROR):
+        assert p.force_flush(1000) is False
+        assert p.force_flush(1000) is False
+    assert "exporter blew up" in caplog.text
+    assert p.dropped_spans == 3
+
+
+def test_a_closed_connection_is_a_failure_not_a_crash(
+    provider: TracerProvider, receiver: OTLPReceiver
+) -> None:
+    exporter = OTLPSpanExporter(endpoint=receiver.endpoint, timeout=1)
+    p = make(provider, exporter, mode="finalize")
+    end_spans(provider, 4)
+    receiver.inject(Fault(close=True), times=50)
+    assert p.force_flush(5000) is False
+    receiver.clear_faults()
+    assert p.force_flush(5000) is True
+    assert len(receiver.spans) == 4 and p.dropped_spans == 0
+
+
+def test_a_transient_503_is_retried_by_the_exporter_within_one_flush(
+    provider: TracerProvider, receiver: OTLPReceiver, otlp_exporter: OTLPSpanExporter
+) -> None:
+    p = make(provider, otlp_exporter, mode="finalize")
+    end_spans(provider, 3)
+    receiver.inject(Fault(status=503))
+    assert p.force_flush(10_000) is True
+    assert len(receiver.spans) == 3
+    assert [r.status for r in receiver.requests] == [503, 200]
+
+
+def test_force_flush_honours_its_timeout_when_the_exporter_hangs(
+    provider: TracerProvider, receiver: OTLPReceiver
+) -> None:
+    exporter = OTLPSpanExporter(endpoint=receiver.endpoint, timeout=20)
+    p = make(provider, exporter, mode="finalize")
+    end_spans(provider, 3)
+    receiver.inject(Fault(hang=20))
+    started = time.monotonic()
+    assert p.force_flush(300) is False
+    elapsed = time.monotonic() - started
+    assert elapsed < 5, f"force_flush(300 ms) took {elapsed:.1f} s"
+    # Nothing is held: span ends and another bounded flush go on while the export hangs.
+    end_spans(provider, 2, prefix="more")
+    assert p.force_flush(100) is False
+    receiver.release()
+    assert p.force_flush(10_000) is True
+    assert len(receiver.spans) == 5
+
+
+def test_export_runs_on_one_thread_with_instrumentation_suppressed(
+    provider: TracerProvider,
+) -> None:
+    exporter = ScriptedExporter()
+    threads: set[int] = set()
+    original = exporter.export
+
+    def spy(spans):  # type: ignore[no-untyped-def]
+        threads.add(threading.get_ident())
+        return original(spans)
+
+    exporter.export = spy  # type: ignore[method-assign]
+    p = make(provider, exporter, mode="finalize", max_export_batch_size=2)
+    end_spans(provider, 6)
+    callers = [threading.Thread(target=p.force_flush) for _ in range(3)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    p.force_flush()
+    assert len(threads) == 1 and threading.get_ident() not in threads
+    assert exporter.suppressed and all(exporter.suppressed)
+    assert len(exporter.delivered()) == 6
+
+
+def test_shutdown_flushes_then_shuts_the_exporter_down_once(
+    provider: TracerProvider, receiver: OTLPReceiver, otlp_exporter: OTLPSpanExporter
+) -> None:
+    p = make(provider, otlp_exporter, mode="finalize")
+    end_spans(provider, 4)
+    p.shutdown()
+    assert len(receiver.spans) == 4
+    assert otlp_exporter._shutdown is True
+    p.shutdown()  # a second call does nothing (the exporter would warn if shut down twice)
+
+
+def test_after_shutdown_calls_are_ignored_and_never_raise(
+    provider: TracerProvider,
+) -> None:
+    exporter = ScriptedExporter()
+    p = make(provider, exporter, mode="sync")
+    p.shutdown()
+    end_spans(provider, 3)
+    tracer = provider.get_tracer("t")
+    span = tracer.start_span("x")
+    p.on_start(span)  # type: ignore[arg-type]
+    p.on_end(span)  # type: ignore[arg-type]
+    assert p.force_flush() is False
+    assert exporter.calls == [] and p.dropped_spans == 0
+
+
+def test_an_export_still_in_flight_at_the_shutdown_bound_counts_as_dropped(
+    provider: TracerProvider,
+) -> None:
+    exporter = ScriptedExporter(["hang"])
+    p = make(provider, exporter, mode="finalize", export_timeout_millis=200)
+    end_spans(provider, 3)
+    flusher = threading.Thread(target=p.force_flush, args=(50,))
+    flusher.start()
+    assert exporter.hanging.wait(5)
+    end_spans(provider, 2, prefix="late")
+    started = time.monotonic()
+    p.shutdown()
+    assert time.monotonic() - started < 5
+    assert p.dropped_spans == 5, "3 in flight + 2 never exported"
+    flusher.join()
+    assert exporter.shut_down
+
+
+def test_sdk_disabled_means_no_thread_and_nothing_buffered(
+    monkeypatch: pytest.MonkeyPatch, provider: TracerProvider
+) -> None:
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    before = {t.name for t in threading.enumerate()}
+    exporter = ScriptedExporter()
+    p = make(provider, exporter)
+    end_spans(provider, 3)
+    assert p.force_flush() is True
+    p.shutdown()
+    assert exporter.calls == []
+    assert {t.name for t in threading.enumerate()} - before == set()
+
+
+def test_no_thread_is_started_until_something_is_exported(provider: TracerProvider) -> None:
+    p = make(provider, ScriptedExporter(), mode="finalize")
+    assert not [t for t in threading.enumerate() if t.name == "otel-lambda-processor-export"]
+    assert p.force_flush() is True
+    assert not [t for t in threading.enumerate() if t.name == "otel-lambda-processor-export"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_starts_empty_with_its_own_export_thread(
+    provider: TracerProvider, receiver: OTLPReceiver
+) -> None:
+    exporter = OTLPSpanExporter(endpoint=receiver.endpoint, timeout=5)
+    p = make(provider, exporter, mode="finalize")
+    end_spans(provider, 3, prefix="parent")
+    pid = os.fork()
+    if pid == 0:  # the child: only its own span, exported by its own thread
+        code = 1
+        try:
+            end_spans(provider, 1, prefix="child")
+            code = 0 if p.force_flush(5000) and p.dropped_spans == 0 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert receiver.span_names() == ["child0"]
+    assert p.force_flush(5000)
+    assert sorted(receiver.span_names()) == ["child0", "parent0", "parent1", "parent2"]
