@@ -21,7 +21,6 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 _logger = logging.getLogger(__name__)
 
@@ -52,28 +51,79 @@ class ProcessorMode(enum.Enum):
 DEFAULT_MODE = ProcessorMode.ASYNC
 
 
-@dataclass(frozen=True)
 class ProcessorSettings:
-    """The settings a processor runs with, already validated."""
+    """The settings a processor runs with, already validated; immutable.
 
-    mode: ProcessorMode = DEFAULT_MODE
-    max_queue_size: int = DEFAULT_QUEUE_SIZE
-    max_export_batch_size: int = DEFAULT_BATCH_SIZE
+    (A plain class rather than a dataclass: importing ``dataclasses`` alone costs ~10 ms of
+    cold start, more than this whole package may add.)
+    """
+
+    __slots__ = (
+        "export_timeout_millis",
+        "max_export_batch_size",
+        "max_queue_size",
+        "mode",
+        "sdk_disabled",
+    )
+    mode: ProcessorMode
+    max_queue_size: int
+    max_export_batch_size: int
     #: Bound on one flush in milliseconds; ``0`` means only the deadline bounds it.
-    export_timeout_millis: int = DEFAULT_EXPORT_TIMEOUT_MILLIS
-    sdk_disabled: bool = False
+    export_timeout_millis: int
+    sdk_disabled: bool
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.mode, ProcessorMode):
-            raise ValueError(f"mode must be a ProcessorMode, got {self.mode!r}")
-        _check_int("max_queue_size", self.max_queue_size, minimum=1)
-        _check_int("max_export_batch_size", self.max_export_batch_size, minimum=1)
-        _check_int("export_timeout_millis", self.export_timeout_millis, minimum=0)
-        if self.max_export_batch_size > self.max_queue_size:
+    def __init__(
+        self,
+        mode: ProcessorMode = DEFAULT_MODE,
+        max_queue_size: int = DEFAULT_QUEUE_SIZE,
+        max_export_batch_size: int = DEFAULT_BATCH_SIZE,
+        export_timeout_millis: int = DEFAULT_EXPORT_TIMEOUT_MILLIS,
+        sdk_disabled: bool = False,
+    ) -> None:
+        if not isinstance(mode, ProcessorMode):
+            raise ValueError(f"mode must be a ProcessorMode, got {mode!r}")
+        _check_int("max_queue_size", max_queue_size, minimum=1)
+        _check_int("max_export_batch_size", max_export_batch_size, minimum=1)
+        _check_int("export_timeout_millis", export_timeout_millis, minimum=0)
+        if max_export_batch_size > max_queue_size:
             raise ValueError(
-                f"max_export_batch_size={self.max_export_batch_size} is larger than "
-                f"max_queue_size={self.max_queue_size}"
+                f"max_export_batch_size={max_export_batch_size} is larger than "
+                f"max_queue_size={max_queue_size}"
             )
+        for name, value in (
+            ("mode", mode),
+            ("max_queue_size", max_queue_size),
+            ("max_export_batch_size", max_export_batch_size),
+            ("export_timeout_millis", export_timeout_millis),
+            ("sdk_disabled", bool(sdk_disabled)),
+        ):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"ProcessorSettings is immutable; cannot set {name}")
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    _fields = (
+        "mode",
+        "max_queue_size",
+        "max_export_batch_size",
+        "export_timeout_millis",
+        "sdk_disabled",
+    )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ProcessorSettings):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._fields)
+        return f"ProcessorSettings({inner})"
 
 
 def _check_int(name: str, value: object, *, minimum: int) -> None:

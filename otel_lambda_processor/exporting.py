@@ -9,13 +9,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.context import attach, set_value
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .buffer import SpanRing
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 try:  # the key the SDK's own processors set; private, so guard it
     from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY as _SUPPRESS_KEY
@@ -86,6 +88,7 @@ class ExportWorker:
         self.exported = 0
         self.failed_dropped = 0
         self._reported_dropped = 0
+        self._success: object = None
 
     # -- called from any thread ---------------------------------------------------------------
     def request_flush(self) -> FlushTicket:
@@ -150,6 +153,10 @@ class ExportWorker:
 
     # -- the export thread --------------------------------------------------------------------
     def _run(self) -> None:
+        # Imported here, not at import time: it pulls in the SDK's metrics and semconv modules.
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        self._success = SpanExportResult.SUCCESS
         # This thread only ever exports: suppress instrumentation for all of it.
         attach(set_value(_SUPPRESS_KEY, True))
         while True:
@@ -201,7 +208,7 @@ class ExportWorker:
         ok = False
         try:
             result: Any = self._exporter.export(batch)
-            ok = result is SpanExportResult.SUCCESS
+            ok = result is self._success
             if not ok:
                 _logger.warning("exporting %d spans failed: %s", len(batch), result)
         except Exception:

@@ -6,10 +6,13 @@ import logging
 import os
 import threading
 import weakref
+from collections.abc import Callable
 
 from opentelemetry.context import Context
+from typing import TYPE_CHECKING
+
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import SpanContext, TraceFlags
 
 from .buffer import SpanRing
@@ -26,6 +29,9 @@ from .signals import (
     seconds_left,
 )
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
 _logger = logging.getLogger(__name__)
 
 #: Export in the background once the buffer is this full during an invocation.
@@ -40,11 +46,16 @@ def _sampled_public(span: ReadableSpan) -> bool:
         return False
 
 
+_EMPTY_RESOURCE = Resource({})
+
+
 def _context_layout_is_known() -> bool:
     """Check once that ``span._context[3]`` is the trace flags, as the fast sampled test assumes."""
     try:
         for flags in (0, 1):
-            span = ReadableSpan("probe", context=SpanContext(1, 1, False, TraceFlags(flags)))
+            context = SpanContext(1, 1, False, TraceFlags(flags))
+            # An explicit resource: the default one detects the host, ~3 ms of cold start.
+            span = ReadableSpan("probe", context=context, resource=_EMPTY_RESOURCE)
             fast = span._context[3] & 1  # type: ignore[index]
             if fast != flags or _sampled_public(span) != bool(flags):
                 return False
@@ -54,6 +65,42 @@ def _context_layout_is_known() -> bool:
 
 
 _FAST_SAMPLED_CHECK = _context_layout_is_known()
+
+
+def _make_on_end(
+    append: Callable[[ReadableSpan], None],
+    tick: Callable[[], int],
+    mask: int,
+    check_high_water: Callable[[], None],
+) -> Callable[[ReadableSpan], None]:
+    """Build the hot path as a closure: no ``self`` lookups, no bound-method creation.
+
+    Stored on the instance as ``on_end``, it costs about a third less than the same code as a
+    method (see benchmarks/). Every ``mask + 1`` appends it looks at the high-water mark.
+    """
+    if _FAST_SAMPLED_CHECK:
+
+        def on_end(span: ReadableSpan) -> None:
+            try:
+                if not span._context[3] & 1:  # type: ignore[index]
+                    return
+            except Exception:  # not an SDK span after all: take the public path
+                if not _sampled_public(span):
+                    return
+            append(span)
+            if not tick() & mask:
+                check_high_water()
+
+    else:  # pragma: no cover - an SDK whose SpanContext layout we do not know
+
+        def on_end(span: ReadableSpan) -> None:
+            if not _sampled_public(span):
+                return
+            append(span)
+            if not tick() & mask:
+                check_high_water()
+
+    return on_end
 
 
 def _check_interval(capacity: int) -> int:
@@ -119,7 +166,6 @@ class LambdaSpanProcessor(SpanProcessor):
         self._dropped_before_fork = 0
         self._build_pipeline()
         if self._settings.sdk_disabled:
-            self.on_end = self._ignore_span  # type: ignore[method-assign]
             return
         HUB.subscribe(self)
         if hasattr(os, "register_at_fork"):
@@ -134,11 +180,17 @@ class LambdaSpanProcessor(SpanProcessor):
 
     def _build_pipeline(self) -> None:
         self._ring: SpanRing[ReadableSpan] = SpanRing(self._settings.max_queue_size)
-        self._append = self._ring.append
-        self._tick = self._ring.tick
         self._worker = ExportWorker(
             self._exporter, self._ring, self._settings.max_export_batch_size, self._high_water
         )
+        self._on_end: Callable[[ReadableSpan], None]
+        if self._is_shutdown or self._settings.sdk_disabled:
+            self._on_end = self._ignore_span
+        else:
+            self._on_end = _make_on_end(
+                self._ring.append, self._ring.tick, self._check_mask, self._check_high_water
+            )
+        self.on_end = self._on_end  # type: ignore[method-assign, assignment]
 
     def _after_fork_in_child(self) -> None:
         # No lock may be taken here: another thread of the parent could have held it.
@@ -167,29 +219,13 @@ class LambdaSpanProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         """Nothing to do when a span starts."""
 
-    if _FAST_SAMPLED_CHECK:
+    def on_end(self, span: ReadableSpan) -> None:
+        """Buffer a sampled span: a bit test and two C calls, no lock, no logging.
 
-        def on_end(self, span: ReadableSpan) -> None:
-            """Buffer a sampled span: two C calls and a bit test, no lock, no logging."""
-            try:
-                if not span._context[3] & 1:  # type: ignore[index]
-                    return
-            except Exception:
-                if not _sampled_public(span):
-                    return
-            self._append(span)
-            if not self._tick() & self._check_mask:
-                self._check_high_water()
-
-    else:  # pragma: no cover - an SDK whose SpanContext layout we do not know
-
-        def on_end(self, span: ReadableSpan) -> None:
-            """Buffer a sampled span (public, slower sampled check)."""
-            if not _sampled_public(span):
-                return
-            self._append(span)
-            if not self._tick() & self._check_mask:
-                self._check_high_water()
+        The instance carries a closure with the same behaviour (see :func:`_make_on_end`), which
+        the SDK finds first; this method is the reference for anyone calling it on the class.
+        """
+        self._on_end(span)
 
     def _ignore_span(self, span: ReadableSpan) -> None:
         """``on_end`` after shutdown or with the SDK disabled."""
@@ -231,7 +267,7 @@ class LambdaSpanProcessor(SpanProcessor):
             if self._is_shutdown:
                 return
             self._is_shutdown = True
-        self.on_end = self._ignore_span  # type: ignore[method-assign]
+        self._on_end = self.on_end = self._ignore_span  # type: ignore[method-assign]
         HUB.unsubscribe(self)
         if not self._settings.sdk_disabled:
             self._wait(self._worker.request_flush(), None, self._shutdown_deadline)

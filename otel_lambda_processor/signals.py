@@ -14,8 +14,7 @@ import os
 import threading
 import time
 import weakref
-from dataclasses import dataclass
-from typing import Protocol, Union
+from typing import NamedTuple, Protocol, Union
 
 _logger = logging.getLogger(__name__)
 
@@ -33,8 +32,7 @@ def seconds_left(deadline: float | None, limit: float | None = None) -> float | 
     return left if limit is None else min(left, limit)
 
 
-@dataclass(frozen=True)
-class InvocationStarted:
+class InvocationStarted(NamedTuple):
     """An invocation is open: the environment is not frozen until it ends."""
 
     request_id: str
@@ -46,8 +44,7 @@ class InvocationStarted:
     handler_thread: int | None = None
 
 
-@dataclass(frozen=True)
-class HandlerDone:
+class HandlerDone(NamedTuple):
     """The handler has returned (or raised); its spans have ended."""
 
     request_id: str | None = None
@@ -66,8 +63,7 @@ class ExportReason(enum.Enum):
     SHUTDOWN = "shutdown"
 
 
-@dataclass(frozen=True)
-class ExportDue:
+class ExportDue(NamedTuple):
     """Export now, within ``deadline``: the response is out, the deadline is near, or shutdown."""
 
     reason: ExportReason

@@ -1,0 +1,334 @@
+"""Benchmarks for otel-lambda-processor: every figure a median of rounds, every comparison a
+ratio taken in the same run. Writes benchmarks/RESULTS.md and prints the same table.
+
+    python benchmarks/run.py [--quick] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime
+import gc
+import importlib.util
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from otel_lambda_processor import LambdaSpanProcessor
+from otel_lambda_processor.testing import OTLPReceiver
+
+HERE = Path(__file__).resolve().parent
+
+
+class NullExporter(SpanExporter):
+    def export(self, spans: Any) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+class DequeProcessor(SpanProcessor):
+    """The floor: an on_end that only appends to a bounded deque."""
+
+    def __init__(self, maxlen: int = 2048) -> None:
+        self.queue: collections.deque[ReadableSpan] = collections.deque(maxlen=maxlen)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.queue.append(span)
+
+
+def median_spread(samples: list[float]) -> tuple[float, float]:
+    """Median and half the interquartile range, in the samples' unit."""
+    med = statistics.median(samples)
+    if len(samples) < 4:
+        return med, (max(samples) - min(samples)) / 2
+    q = statistics.quantiles(samples, n=4)
+    return med, (q[2] - q[0]) / 2
+
+
+def per_call_ns(fn: Callable[[Any], None], arg: Any, calls: int) -> float:
+    """Nanoseconds per ``fn(arg)``, timed in a tight loop with the collector off."""
+    gc.disable()
+    try:
+        start = time.perf_counter_ns()
+        for _ in range(calls):
+            fn(arg)
+        return (time.perf_counter_ns() - start) / calls
+    finally:
+        gc.enable()
+
+
+def one_span() -> ReadableSpan:
+    provider = TracerProvider(shutdown_on_exit=False)
+    span = provider.get_tracer("bench").start_span("span", attributes={"k": "v"})
+    span.end()
+    return span  # type: ignore[return-value]
+
+
+# -- 1. on_end ----------------------------------------------------------------------------------
+def bench_on_end(rounds: int, calls: int) -> dict[str, dict[str, list[float]]]:
+    span = one_span()
+    results: dict[str, dict[str, list[float]]] = {}
+
+    def measure(name: str, make: Callable[[], SpanProcessor], fill: bool) -> None:
+        samples = []
+        for _ in range(rounds):
+            processor = make()
+            on_end = processor.on_end
+            if fill:
+                for _ in range(4096):
+                    on_end(span)
+            samples.append(per_call_ns(on_end, span, calls))
+            processor.shutdown()
+        results.setdefault(name, {})["full" if fill else "not full"] = samples
+
+    big = max(calls * 2, 4096)
+    for fill in (False, True):
+        cap = 2048 if fill else big
+        measure("deque", lambda cap=cap: DequeProcessor(cap), fill)
+        measure(
+            "LambdaSpanProcessor",
+            lambda cap=cap: LambdaSpanProcessor(NullExporter(), mode="finalize", max_queue_size=cap),
+            fill,
+        )
+        measure(
+            "BatchSpanProcessor",
+            lambda cap=cap: BatchSpanProcessor(
+                NullExporter(), max_queue_size=cap, schedule_delay_millis=3_600_000,
+                max_export_batch_size=cap,
+            ),
+            fill,
+        )
+    return results
+
+
+# -- 2. whole-span overhead ---------------------------------------------------------------------
+def bench_whole_span(rounds: int, spans: int) -> dict[str, list[float]]:
+    """Per round, each setup in turn: ns per ``start_as_current_span`` block, minus no processor.
+
+    Buffers have the default size, so they run full and evict as they would in a long handler:
+    spans are freed at the same rate with every setup, and memory does not grow with the count.
+    """
+    cap = 2048
+    setups: dict[str, Callable[[], SpanProcessor | None]] = {
+        "none": lambda: None,
+        "deque": lambda: DequeProcessor(cap),
+        "LambdaSpanProcessor": lambda: LambdaSpanProcessor(
+            NullExporter(), mode="finalize", max_queue_size=cap
+        ),
+        "BatchSpanProcessor": lambda: BatchSpanProcessor(NullExporter(), max_queue_size=cap),
+    }
+
+    def one(tracer: Any) -> None:
+        with tracer.start_as_current_span("s"):
+            pass
+
+    providers = {}
+    for name, make in setups.items():
+        provider = TracerProvider(shutdown_on_exit=False)
+        processor = make()
+        if processor is not None:
+            provider.add_span_processor(processor)
+        providers[name] = provider
+    overhead: dict[str, list[float]] = {name: [] for name in setups if name != "none"}
+    names = list(setups)
+    for round_ in range(rounds):
+        timings = {}
+        # Short runs, order rotated each round: drift on a shared machine hits every setup alike.
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            timings[name] = per_call_ns(one, providers[name].get_tracer("bench"), spans)
+        for name in overhead:
+            overhead[name].append(timings[name] - timings["none"])
+    for provider in providers.values():
+        provider.shutdown()
+    return overhead
+
+
+# -- 3. flush throughput ------------------------------------------------------------------------
+def bench_flush(rounds: int, count: int) -> dict[str, list[float]]:
+    provider = TracerProvider(shutdown_on_exit=False)
+    tracer = provider.get_tracer("bench")
+    spans: list[ReadableSpan] = []
+    for i in range(count):
+        s = tracer.start_span(f"span-{i % 50}", attributes={"i": i, "route": "/items/{id}"})
+        s.end()
+        spans.append(s)  # type: ignore[arg-type]
+    direct, flushed = [], []
+    with OTLPReceiver() as receiver:
+        for _ in range(rounds):
+            exporter = OTLPSpanExporter(endpoint=receiver.endpoint, timeout=30)
+            start = time.perf_counter()
+            for i in range(0, count, 512):
+                exporter.export(spans[i : i + 512])
+            direct.append(time.perf_counter() - start)
+            exporter.shutdown()
+
+            exporter = OTLPSpanExporter(endpoint=receiver.endpoint, timeout=30)
+            processor = LambdaSpanProcessor(exporter, mode="finalize", max_queue_size=count)
+            for s in spans:
+                processor.on_end(s)
+            start = time.perf_counter()
+            ok = processor.force_flush(60_000)
+            flushed.append(time.perf_counter() - start)
+            assert ok and processor.dropped_spans == 0
+            processor.shutdown()
+            receiver.reset()
+    return {"export() directly": direct, "force_flush": flushed}
+
+
+# -- 4. import time -----------------------------------------------------------------------------
+def bench_import(rounds: int) -> dict[str, list[float]]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+    def timed(code: str) -> float:
+        out = subprocess.run(
+            [sys.executable, "-c", f"import time; t=time.perf_counter(); {code}; "
+             "print(time.perf_counter()-t)"],
+            capture_output=True, text=True, check=True, env=env,
+        )
+        return float(out.stdout.strip())
+
+    timed("import otel_lambda_processor")  # writes the bytecode caches, as an install does
+    base, ours = [], []
+    for _ in range(rounds):
+        base.append(timed("import opentelemetry.sdk.trace"))
+        ours.append(timed("import opentelemetry.sdk.trace; import otel_lambda_processor"))
+    return {"opentelemetry.sdk.trace": base, "+ otel_lambda_processor": ours}
+
+
+# -- 5. memory ----------------------------------------------------------------------------------
+def bench_memory(count: int = 2048) -> dict[str, float]:
+    span = one_span()
+    processor = LambdaSpanProcessor(NullExporter(), mode="finalize", max_queue_size=count)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for _ in range(count):
+        processor.on_end(span)
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    processor.shutdown()
+    rss = subprocess.run(
+        [sys.executable, "-c", _RSS_SCRIPT], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return {
+        "bytes per buffered span": (after - before) / count,
+        "peak RSS, empty (MiB)": float(rss[0]),
+        "peak RSS, full default buffer (MiB)": float(rss[1]),
+    }
+
+
+_RSS_SCRIPT = """
+import resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExportResult, SpanExporter
+from otel_lambda_processor import LambdaSpanProcessor
+class Null(SpanExporter):
+    def export(self, spans): return SpanExportResult.SUCCESS
+tp = TracerProvider(shutdown_on_exit=False)
+tp.add_span_processor(LambdaSpanProcessor(Null(), mode="finalize"))
+t = tp.get_tracer("rss")
+empty = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+for i in range(2048):
+    t.start_span("span", attributes={"i": i, "route": "/items/{id}"}).end()
+print(empty, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+# -- report -------------------------------------------------------------------------------------
+def fmt(samples: list[float], unit: str, scale: float = 1.0) -> str:
+    med, spread = median_spread([s * scale for s in samples])
+    return f"{med:,.1f} ± {spread:,.1f} {unit}"
+
+
+def ratio(a: list[float], b: list[float]) -> float:
+    return statistics.median(a) / statistics.median(b)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
+    parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    args = parser.parse_args()
+    rounds = 3 if args.quick else 15
+    calls = 20_000 if args.quick else 200_000
+
+    on_end = bench_on_end(rounds, calls)
+    whole = bench_whole_span(rounds * 8, 2000)
+    flush = bench_flush(3 if args.quick else 7, 10_000)
+    imports = bench_import(5 if args.quick else 15)
+    memory = bench_memory()
+
+    lines = [
+        "# Benchmark results",
+        "",
+        f"{datetime.date.today().isoformat()} · Python {platform.python_version()} · "
+        f"{platform.machine()} · {os.cpu_count()} cores · {platform.platform()}",
+        "",
+        "Medians of rounds ± half the interquartile range; ratios are of medians from this run.",
+        "",
+        "| measurement | ours | reference | ratio | goal |",
+        "|---|---|---|---|---|",
+    ]
+    for state in ("not full", "full"):
+        ours = on_end["LambdaSpanProcessor"][state]
+        floor = on_end["deque"][state]
+        bsp = on_end["BatchSpanProcessor"][state]
+        lines.append(
+            f"| `on_end`, buffer {state} | {fmt(ours, 'ns')} | deque {fmt(floor, 'ns')} | "
+            f"{ratio(ours, floor):.2f}× | ≤ 3× |"
+        )
+        lines.append(
+            f"| `on_end`, buffer {state} | {fmt(ours, 'ns')} | BatchSpanProcessor "
+            f"{fmt(bsp, 'ns')} | {ratio(ours, bsp):.2f}× | ≤ 0.35× |"
+        )
+    over = whole
+    lines.append(
+        f"| span overhead (`start_as_current_span`) | {fmt(over['LambdaSpanProcessor'], 'ns')} | "
+        f"deque {fmt(over['deque'], 'ns')} | "
+        f"{ratio(over['LambdaSpanProcessor'], over['deque']):.2f}× | ≤ 1.5× |"
+    )
+    lines.append(
+        f"| span overhead (`start_as_current_span`) | {fmt(over['LambdaSpanProcessor'], 'ns')} | "
+        f"BatchSpanProcessor {fmt(over['BatchSpanProcessor'], 'ns')} | "
+        f"{ratio(over['LambdaSpanProcessor'], over['BatchSpanProcessor']):.2f}× | — |"
+    )
+    lines.append(
+        f"| `force_flush` of 10,000 spans to the local receiver | "
+        f"{fmt(flush['force_flush'], 'ms', 1e3)} | `export()` directly "
+        f"{fmt(flush['export() directly'], 'ms', 1e3)} | "
+        f"{ratio(flush['force_flush'], flush['export() directly']):.2f}× | ≤ 1.1× |"
+    )
+    added = [o - b for o, b in zip(imports["+ otel_lambda_processor"], imports["opentelemetry.sdk.trace"])]
+    lines.append(
+        f"| import time added over `opentelemetry.sdk.trace` | {fmt(added, 'ms', 1e3)} | "
+        f"sdk alone {fmt(imports['opentelemetry.sdk.trace'], 'ms', 1e3)} | — | ≤ 5 ms |"
+    )
+    lines.append(
+        f"| memory per buffered span (beyond the span) | "
+        f"{memory['bytes per buffered span']:.1f} B | — | — | ≤ 16 B |"
+    )
+    lines.append(
+        f"| peak RSS, full default buffer (2048 spans) | "
+        f"{memory['peak RSS, full default buffer (MiB)']:.1f} MiB | empty "
+        f"{memory['peak RSS, empty (MiB)']:.1f} MiB | — | — |"
+    )
+    if importlib.util.find_spec("lambda_otel_lite") is None:
+        lines += ["", "lambda-otel-lite is not installed here (it needs Python 3.12+): not measured."]
+    text = "\n".join(lines) + "\n"
+    Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
