@@ -7,10 +7,9 @@ import os
 import threading
 import weakref
 from collections.abc import Callable
-
-from opentelemetry.context import Context
 from typing import TYPE_CHECKING
 
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import SpanContext, TraceFlags

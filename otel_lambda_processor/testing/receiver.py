@@ -87,10 +87,13 @@ class OTLPReceiver:
     """Receive OTLP/HTTP protobuf trace exports on ``127.0.0.1`` (a free port by default).
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`. :attr:`endpoint` is the
-    URL to give ``OTLPSpanExporter(endpoint=...)``.
+    URL to give ``OTLPSpanExporter(endpoint=...)``. ``latency`` delays every answer, as a
+    collector across a network would.
     """
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, latency: float = 0.0) -> None:
+        #: Seconds every request waits before it is answered: a collector across a network.
+        self.latency = latency
         self._lock = threading.Condition()
         self._spans: list[ReceivedSpan] = []
         self._requests: list[ReceivedRequest] = []
@@ -195,6 +198,8 @@ class OTLPReceiver:
         with self._lock:
             fault = self._faults.popleft() if self._faults else None
         headers = {k.lower(): v for k, v in http.headers.items()}
+        if self.latency > 0:
+            time.sleep(self.latency)
         if fault is not None and fault.hang is not None:
             self._release.wait(fault.hang)
         if fault is not None and fault.close:
