@@ -19,8 +19,10 @@ from __future__ import annotations
 import enum
 import logging
 import os
+import re
 import threading
 from collections.abc import Mapping
+from typing import NamedTuple
 
 _logger = logging.getLogger(__name__)
 
@@ -255,3 +257,71 @@ def settings_from_environment(
         max_export_batch_size=max_export_batch_size,
         export_timeout_millis=export_timeout_millis,
     )
+
+
+# -- the Lambda environment (read by the coordinator) ----------------------------------------
+
+RUNTIME_API_ENV = "AWS_LAMBDA_RUNTIME_API"
+INITIALIZATION_TYPE_ENV = "AWS_LAMBDA_INITIALIZATION_TYPE"
+EXECUTION_ENV = "AWS_EXECUTION_ENV"
+MANAGED_INSTANCES = "lambda-managed-instances"
+SNAP_START = "snap-start"
+
+#: Every telemetry wait ends this long before the invocation deadline.
+DEADLINE_MARGIN_MILLIS = 50
+#: Without a better signal, the coordinator flushes this long before the deadline.
+FALLBACK_FLUSH_LEAD_MILLIS = 300
+#: Of Lambda's 500 ms SIGTERM grace (with an internal extension), what our flush may use.
+SIGTERM_BUDGET_MILLIS = 400
+
+_HOST_PORT = re.compile(
+    r"^(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):"
+    r"(?P<port>[0-9]{1,5})$"
+)
+
+
+class LambdaEnvironment(NamedTuple):
+    """What the coordinator needs to know about where it runs."""
+
+    #: ``host:port`` of the Runtime and Extensions APIs; ``None`` outside Lambda (or invalid).
+    runtime_api: str | None
+    initialization_type: str
+    execution_env: str | None
+    sdk_disabled: bool
+
+    @property
+    def in_lambda(self) -> bool:
+        return self.runtime_api is not None
+
+    @property
+    def managed_instances(self) -> bool:
+        return self.initialization_type == MANAGED_INSTANCES
+
+    @property
+    def snap_start(self) -> bool:
+        return self.initialization_type == SNAP_START
+
+
+def parse_runtime_api(raw: str | None) -> str | None:
+    """``host:port`` if ``raw`` is one (port 1-65535), else ``None`` with one warning."""
+    if raw is None or raw.strip() == "":
+        return None
+    match = _HOST_PORT.match(raw.strip())
+    if match is None or not 0 < int(match.group("port")) < 65536:
+        _warn_once(RUNTIME_API_ENV, raw, "is not host:port", "no extension (inline export)")
+        return None
+    return raw.strip()
+
+
+def load_lambda_environment(env: Mapping[str, str]) -> LambdaEnvironment:
+    return LambdaEnvironment(
+        runtime_api=parse_runtime_api(env.get(RUNTIME_API_ENV)),
+        initialization_type=env.get(INITIALIZATION_TYPE_ENV, "").strip().lower(),
+        execution_env=env.get(EXECUTION_ENV) or None,
+        sdk_disabled=sdk_disabled(env),
+    )
+
+
+def lambda_environment() -> LambdaEnvironment:
+    """:func:`load_lambda_environment` over ``os.environ``."""
+    return load_lambda_environment(os.environ)

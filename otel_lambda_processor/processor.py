@@ -166,7 +166,7 @@ class LambdaSpanProcessor(SpanProcessor):
         self._build_pipeline()
         if self._settings.sdk_disabled:
             return
-        HUB.subscribe(self)
+        HUB.subscribe(self, self._mode.value)
         if hasattr(os, "register_at_fork"):
             weak_reinit = weakref.WeakMethod(self._after_fork_in_child)
 

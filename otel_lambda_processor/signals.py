@@ -14,6 +14,7 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from typing import NamedTuple, Protocol, Union
 
 _logger = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class ExportReason(enum.Enum):
     """Why an :class:`ExportDue` was published."""
 
     RESPONSE_SENT = "response_sent"
+    HANDLER_DONE = "handler_done"  # the best signal where the runtime reports no response
     DEADLINE = "deadline"
     SHUTDOWN = "shutdown"
 
@@ -101,10 +103,30 @@ class SignalHub:
         self._lock = threading.Lock()
         self._listeners: weakref.WeakSet[LifecycleListener] = weakref.WeakSet()
         self._driver: LifecycleDriver | None = None
+        self._driver_factory: Callable[[str], LifecycleDriver | None] | None = None
+        self._factory_used = False
 
-    def subscribe(self, listener: LifecycleListener) -> None:
+    def set_driver_factory(self, factory: Callable[[str], LifecycleDriver | None]) -> None:
+        """What builds the driver when the first listener subscribes (the coordinator)."""
+        self._driver_factory = factory
+
+    def subscribe(self, listener: LifecycleListener, mode: str | None = None) -> None:
+        """Add ``listener``; the first subscription in a process starts the driver for ``mode``."""
         with self._lock:
             self._listeners.add(listener)
+            factory = self._driver_factory
+            start = factory is not None and mode is not None and not self._factory_used
+            if start:
+                self._factory_used = True
+        if start:
+            assert factory is not None and mode is not None
+            try:
+                driver = factory(mode)
+            except Exception:  # telemetry never breaks init
+                _logger.exception("starting the lifecycle driver failed")
+                driver = None
+            if driver is not None:
+                self._driver = driver
 
     def unsubscribe(self, listener: LifecycleListener) -> None:
         with self._lock:
@@ -155,9 +177,11 @@ class SignalHub:
         return self.publish(signal)
 
     def _after_fork_in_child(self) -> None:
-        # The coordinator and its thread belong to the parent; the child starts without one.
+        # The coordinator and its thread belong to the parent; the child starts without one
+        # (and does not start another: registration is closed by now).
         self._lock = threading.Lock()
         self._driver = None
+        self._factory_used = True
 
 
 HUB = SignalHub()

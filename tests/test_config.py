@@ -12,8 +12,10 @@ from otel_lambda_processor.config import (
     EXPORT_TIMEOUT_ENV,
     MODE_ENV,
     QUEUE_SIZE_ENV,
+    load_lambda_environment,
     load_settings,
     parse_mode,
+    parse_runtime_api,
 )
 
 from .conftest import ScriptedExporter
@@ -141,3 +143,42 @@ def test_settings_are_frozen() -> None:
     s = load_settings({})
     with pytest.raises(AttributeError):
         s.mode = ProcessorMode.SYNC  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("127.0.0.1:9001", "127.0.0.1:9001"),
+        ("localhost:8080", "localhost:8080"),
+        ("[::1]:9001", "[::1]:9001"),
+        (" 169.254.100.1:9001 ", "169.254.100.1:9001"),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_the_runtime_api_must_be_host_and_port(raw: str | None, expected: str | None) -> None:
+    assert parse_runtime_api(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw", ["http://127.0.0.1:9001", "127.0.0.1", "host:0", "host:99999", "a b:1", "evil.com:80/x"]
+)
+def test_a_bad_runtime_api_is_refused_with_one_warning(
+    caplog: pytest.LogCaptureFixture, raw: str
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        assert parse_runtime_api(raw) is None
+        assert parse_runtime_api(raw) is None
+    assert len(caplog.records) == 1 and "AWS_LAMBDA_RUNTIME_API" in caplog.text
+
+
+def test_the_lambda_environment_is_read_in_one_place() -> None:
+    env = {
+        "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "Lambda-Managed-Instances",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+    }
+    lambda_env = load_lambda_environment(env)
+    assert lambda_env.in_lambda and lambda_env.managed_instances and not lambda_env.snap_start
+    assert lambda_env.execution_env == "AWS_Lambda_python3.12"
+    assert not load_lambda_environment({}).in_lambda

@@ -1,0 +1,433 @@
+"""The internal extension: follows the Lambda lifecycle and publishes signals to the processors.
+
+One per process. It registers through the Extensions API synchronously during init (from a
+background thread it would lose the race with the runtime's first ``/runtime/invocation/next``),
+runs one daemon thread that waits in ``/event/next`` with no read timeout, hooks the runtime
+client for "response sent", and watches for SIGTERM. The decisions are the sans-IO
+:class:`~otel_lambda_processor.lifecycle.Lifecycle`'s; this module only does the I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from typing import Any
+
+from opentelemetry.context import attach, create_key, detach, set_value
+
+from . import runtime_hooks
+from .config import (
+    DEADLINE_MARGIN_MILLIS,
+    FALLBACK_FLUSH_LEAD_MILLIS,
+    SIGTERM_BUDGET_MILLIS,
+    LambdaEnvironment,
+    lambda_environment,
+)
+from .lifecycle import Flush, Lifecycle, LifecycleError, Phase
+from .signals import (
+    HUB,
+    ExportDue,
+    ExportReason,
+    HandlerDone,
+    InvocationStarted,
+    SignalHub,
+    deadline_from_epoch_ms,
+)
+from .sigterm import SigtermWatcher
+
+try:  # the keys OpenTelemetry instrumentations check; private, so guard them
+    from opentelemetry.context import (
+        _SUPPRESS_HTTP_INSTRUMENTATION_KEY as _SUPPRESS_HTTP,
+    )
+    from opentelemetry.context import (
+        _SUPPRESS_INSTRUMENTATION_KEY as _SUPPRESS,
+    )
+except ImportError:  # pragma: no cover
+    _SUPPRESS = create_key("suppress_instrumentation")
+    _SUPPRESS_HTTP = create_key("suppress_http_instrumentation")
+
+_logger = logging.getLogger(__name__)
+
+EXTENSION_NAME = "otel-lambda-processor"
+API_PATH = "/2020-01-01/extension"
+#: Responses of the Extensions API are small JSON documents; anything larger is refused.
+MAX_RESPONSE_BYTES = 1024 * 1024
+#: Backoff after a failed Extensions API call: at most two requests a second, then slower.
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 30.0
+
+
+class ExtensionsApiError(Exception):
+    """The Extensions API refused or failed a call."""
+
+    def __init__(self, message: str, status: int | None = None, error_type: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+
+
+class ExtensionsApi:
+    """A urllib3 client that talks to the given ``host:port`` and nothing else."""
+
+    def __init__(self, runtime_api: str) -> None:
+        import urllib3  # lazily: about 30 ms of import, paid only inside Lambda
+
+        self._urllib3 = urllib3
+        host, _, port = runtime_api.rpartition(":")
+        self._host = host.strip("[]")
+        self._port = int(port)
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> Any:
+        return self._urllib3.HTTPConnectionPool(
+            self._host, self._port, maxsize=2, block=False, retries=False
+        )
+
+    def reset(self) -> None:
+        """Drop pooled connections (after a SnapStart restore they point at nothing)."""
+        old, self._pool = self._pool, self._new_pool()
+        old.close()
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes | None = None,
+        read_timeout: float | None = 5.0,
+    ) -> tuple[int, Any, Any]:
+        token = attach(set_value(_SUPPRESS_HTTP, True, set_value(_SUPPRESS, True)))
+        try:
+            response = self._pool.urlopen(
+                method,
+                API_PATH + path,
+                body=body,
+                headers=headers,
+                timeout=self._urllib3.Timeout(connect=2.0, read=read_timeout),
+                retries=False,
+                redirect=False,
+                preload_content=False,
+            )
+            try:
+                data = response.read(MAX_RESPONSE_BYTES + 1)
+            finally:
+                response.release_conn()
+        except self._urllib3.exceptions.HTTPError as error:
+            raise ExtensionsApiError(f"{method} {path} failed: {error}") from None
+        finally:
+            detach(token)
+        if len(data) > MAX_RESPONSE_BYTES:
+            raise ExtensionsApiError(f"{method} {path}: response larger than {MAX_RESPONSE_BYTES}")
+        try:
+            payload = json.loads(data) if data else None
+        except ValueError:
+            payload = None
+        if response.status >= 300:
+            error_type = payload.get("errorType") if isinstance(payload, dict) else None
+            raise ExtensionsApiError(
+                f"{method} {path} answered {response.status} {error_type or ''}".strip(),
+                response.status,
+                error_type,
+            )
+        return response.status, response.headers, payload
+
+    def register(self, events: list[str]) -> str:
+        _, headers, _ = self._call(
+            "POST",
+            "/register",
+            {"Lambda-Extension-Name": EXTENSION_NAME, "Content-Type": "application/json"},
+            json.dumps({"events": events}).encode(),
+        )
+        identifier = headers.get("Lambda-Extension-Identifier")
+        if not identifier:
+            raise ExtensionsApiError("registration answered without an identifier")
+        return str(identifier)
+
+    def next_event(self, identifier: str) -> dict[str, Any]:
+        """Block until the next event: no read timeout, or an INVOKE could be lost."""
+        _, _, payload = self._call(
+            "GET", "/event/next", {"Lambda-Extension-Identifier": identifier}, read_timeout=None
+        )
+        if not isinstance(payload, dict):
+            raise ExtensionsApiError("event/next answered something that is not a JSON object")
+        return payload
+
+
+def _monotonic_deadline(deadline_ms: int | None) -> float | None:
+    if deadline_ms is None:
+        return None
+    return deadline_from_epoch_ms(deadline_ms, margin_millis=DEADLINE_MARGIN_MILLIS)
+
+
+class Coordinator:
+    """Follows one Lambda execution environment and tells the processors when to export.
+
+    ``events``: what to register for (``["INVOKE"]`` for ``async``, ``[]`` for ``finalize``);
+    ``None`` registers nothing (``sync`` mode, managed instances).
+    """
+
+    def __init__(
+        self,
+        environment: LambdaEnvironment,
+        *,
+        events: list[str] | None,
+        hub: SignalHub = HUB,
+        handle_sigterm: bool = True,
+        hook_runtime: bool = True,
+    ) -> None:
+        self._env = environment
+        self._events = events
+        self._hub = hub
+        self._handle_sigterm = handle_sigterm
+        self._hook_runtime = hook_runtime
+        self._cond = threading.Condition()
+        self._machine = Lifecycle(fallback_lead_ms=FALLBACK_FLUSH_LEAD_MILLIS)
+        self._pending: Flush | None = None
+        self._api: ExtensionsApi | None = None
+        self._identifier: str | None = None
+        self._thread: threading.Thread | None = None
+        self._degraded = False
+        self._closing = False
+        self._hooked = False
+        self._runtime_invocation: tuple[str, int | None] | None = None
+        self._sigterm: SigtermWatcher | None = None
+        self.api_requests = 0
+
+    # -- start --------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Hook the runtime, register (synchronously), start the event loop and SIGTERM watcher."""
+        if self._hook_runtime:
+            self._hooked = runtime_hooks.install(self)
+            self._machine.response_hook = self._hooked
+        if self._events is not None and self._env.runtime_api is not None:
+            self._register(self._env.runtime_api, self._events)
+        if self._identifier is not None and self._handle_sigterm:
+            # Lambda sends SIGTERM before shutdown only because an extension registered.
+            self._sigterm = SigtermWatcher(self._on_sigterm, budget=SIGTERM_BUDGET_MILLIS / 1000)
+            self._sigterm.install()
+        if self._env.snap_start:
+            self._register_snapstart_hooks()
+
+    def _register(self, runtime_api: str, events: list[str]) -> None:
+        try:
+            self._api = ExtensionsApi(runtime_api)
+            self.api_requests += 1
+            self._identifier = self._api.register(events)
+        except Exception as error:
+            _logger.warning(
+                "could not register the %s extension (%s): spans are exported inline when the "
+                "handler is done instead of after the response",
+                EXTENSION_NAME,
+                error,
+            )
+            self._identifier = None
+            return
+        _logger.debug("registered extension %s for %s", EXTENSION_NAME, events)
+        self._thread = threading.Thread(
+            target=self._event_loop, name="otel-lambda-extension", daemon=True
+        )
+        self._thread.start()
+
+    def _register_snapstart_hooks(self) -> None:
+        try:
+            from snapshot_restore_py import register_after_restore
+        except ImportError:
+            _logger.debug("snapshot_restore_py is not importable: no SnapStart restore hook")
+            return
+        register_after_restore(self._after_restore)
+
+    def _after_restore(self) -> None:
+        # The SDK's id generator uses the module-level random: clones must not share ids.
+        random.seed()
+        if self._api is not None:
+            self._api.reset()
+
+    def close(self) -> None:
+        """Stop following the lifecycle (tests; the process normally just ends)."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+
+    @property
+    def registered(self) -> bool:
+        return self._identifier is not None
+
+    @property
+    def exports_after_response(self) -> bool:
+        """An ``ExportDue`` follows each invocation (we get INVOKE and the API works)."""
+        return (
+            self._identifier is not None
+            and self._events is not None
+            and "INVOKE" in self._events
+            and not self._degraded
+            and self._thread is not None
+            and self._thread.is_alive()
+        )
+
+    # -- the LifecycleDriver side -------------------------------------------------------------
+    def on_handler_done(self, request_id: str | None) -> HandlerDone:
+        if self._sigterm is not None:
+            self._sigterm.check()
+        runtime = self._runtime_invocation
+        if request_id is None and runtime is not None:
+            request_id = runtime[0]
+        deadline_ms = runtime[1] if runtime is not None and runtime[0] == request_id else None
+        with self._cond:
+            current = self._machine.current
+            if deadline_ms is None and current is not None and current.request_id == request_id:
+                deadline_ms = current.deadline_ms
+            self._feed(self._machine.handler_done, request_id)
+        return HandlerDone(
+            request_id=request_id,
+            deadline=_monotonic_deadline(deadline_ms),
+            export_follows=self.exports_after_response,
+            freezes=not self._env.managed_instances,
+        )
+
+    # -- the RuntimeListener side (called from the runtime client's thread) ------------------
+    def runtime_invocation(
+        self, request_id: str, deadline_ms: int | None, trace_header: str | None, thread: int
+    ) -> None:
+        self._runtime_invocation = (request_id, deadline_ms)
+        self._hub.publish(
+            InvocationStarted(request_id, _monotonic_deadline(deadline_ms), trace_header, thread)
+        )
+
+    def runtime_result_ready(self, request_id: str) -> None:
+        """The handler returned; the response is about to be posted: "handler done"."""
+        self._hub.handler_done(request_id)
+
+    def runtime_response_sent(self, request_id: str) -> None:
+        with self._cond:
+            self._feed(self._machine.response_sent, request_id)
+
+    def _feed(self, event: Any, request_id: str | None) -> None:
+        """Give the machine a signal (lock held); wake the loop if it says flush."""
+        flush = event(request_id)
+        if flush is not None:
+            self._pending = flush
+            self._cond.notify_all()
+
+    # -- the event loop -----------------------------------------------------------------------
+    def _event_loop(self) -> None:
+        assert self._api is not None and self._identifier is not None
+        delay = 0.0
+        while True:
+            with self._cond:
+                if self._closing or self._machine.phase is Phase.SHUTDOWN:
+                    return
+                if self._machine.phase in (Phase.INIT, Phase.WAITING_NEXT):
+                    self._machine.next_called()
+            try:
+                self.api_requests += 1
+                event = self._api.next_event(self._identifier)
+            except Exception as error:
+                delay = BACKOFF_FIRST if delay == 0 else min(delay * 2, BACKOFF_MAX)
+                if not self._degraded:
+                    _logger.warning(
+                        "the Extensions API failed (%s): exporting inline at handler done "
+                        "until it answers again (next try in %.1f s)",
+                        error,
+                        delay,
+                    )
+                self._degraded = True
+                with self._cond:
+                    self._cond.wait_for(lambda: self._closing, timeout=delay)
+                continue
+            if self._degraded:
+                _logger.info("the Extensions API answers again: exporting after the response")
+            self._degraded, delay = False, 0.0
+            if event.get("eventType") == "INVOKE":
+                self._on_invoke(event)
+
+    def _on_invoke(self, event: dict[str, Any]) -> None:
+        request_id = str(event.get("requestId") or "")
+        try:
+            deadline_ms: int | None = int(event["deadlineMs"])
+        except (KeyError, TypeError, ValueError):
+            deadline_ms = None
+        tracing = event.get("tracing")
+        trace = tracing.get("value") if isinstance(tracing, dict) else None
+        with self._cond:
+            try:
+                flush = self._machine.invoke(request_id, deadline_ms, trace)
+            except LifecycleError:
+                _logger.debug("unexpected INVOKE %s in phase %s", request_id, self._machine.phase)
+                return
+            self._pending = None
+        if not self._hooked:
+            self._hub.publish(
+                InvocationStarted(request_id, _monotonic_deadline(deadline_ms), trace, None)
+            )
+        with self._cond:
+            while flush is None and not self._closing:
+                flush, self._pending = self._pending, None
+                if flush is not None or self._machine.phase is not Phase.INVOKED:
+                    break
+                at = self._machine.flush_at_ms()
+                wait = None if at is None else at / 1000.0 - time.time()
+                if wait is not None and wait <= 0:
+                    flush = self._machine.deadline_near(int(time.time() * 1000))
+                    break
+                self._cond.wait(wait)
+        if flush is None or flush.reason is ExportReason.SHUTDOWN:
+            return
+        self._hub.publish(
+            ExportDue(flush.reason, _monotonic_deadline(flush.deadline_ms), flush.request_id)
+        )
+        with self._cond:
+            try:
+                self._machine.flush_finished(request_id)
+            except LifecycleError:
+                _logger.debug("flush of %s finished in phase %s", request_id, self._machine.phase)
+
+    # -- SIGTERM ------------------------------------------------------------------------------
+    def _on_sigterm(self) -> None:
+        """Within the budget: our processors first, then the rest of the tracer provider."""
+        end = time.monotonic() + SIGTERM_BUDGET_MILLIS / 1000.0
+        with self._cond:
+            self._machine.shutdown()
+            self._cond.notify_all()
+        self._hub.publish(ExportDue(ExportReason.SHUTDOWN, end, None))
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        from opentelemetry import trace
+
+        force_flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+        if callable(force_flush):
+            force_flush(int(left * 1000))
+
+
+_started = threading.Lock()
+_coordinator: Coordinator | None = None
+
+
+def start_for_mode(mode: str) -> Coordinator | None:
+    """Start this process's coordinator for the first processor's mode, if Lambda needs one."""
+    global _coordinator
+    environment = lambda_environment()
+    if environment.sdk_disabled:
+        return None
+    if not environment.in_lambda:
+        _logger.info(
+            "AWS_LAMBDA_RUNTIME_API is not set: not running in AWS Lambda, so no extension is "
+            "registered; spans are exported at handler_done(), force_flush() and shutdown()"
+        )
+        return None
+    if environment.managed_instances:
+        _logger.info(
+            "Lambda Managed Instances: no extension is registered; each process exports on its "
+            "own thread after its handler finishes"
+        )
+        events = None
+    else:
+        events = {"async": ["INVOKE"], "finalize": []}.get(mode)
+    with _started:
+        if _coordinator is None:
+            _coordinator = Coordinator(environment, events=events)
+            _coordinator.start()
+        return _coordinator

@@ -1,0 +1,665 @@
+"""A local emulator of the Lambda Runtime API and Extensions API, over real HTTP on 127.0.0.1.
+
+It follows the documented behaviour (see the README): registration closes when the runtime first
+asks for an invocation; init waits for every registered extension's first ``/event/next``; the
+caller gets the response as soon as the runtime posts it (unlike AWS's runtime interface
+emulator, which waits for the extensions); the invocation ends when the runtime and every
+extension subscribed to INVOKE have called next again; the function timeout covers that whole
+phase and resets the environment; shutdown sends SIGTERM (only if an extension registered),
+waits the grace period, then SIGKILL. Every HTTP exchange is recorded with timestamps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Mapping, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, NamedTuple
+
+RUNTIME_PREFIX = "/2018-06-01/runtime"
+EXTENSION_PREFIX = "/2020-01-01/extension"
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024  # Lambda's synchronous response payload limit
+MAX_EXTENSIONS = 10
+#: SIGTERM-to-SIGKILL grace for the runtime: with an internal extension, and with only external.
+GRACE_INTERNAL = 0.5
+GRACE_EXTERNAL = 0.3
+
+
+class Exchange(NamedTuple):
+    """One HTTP request the emulator answered."""
+
+    started: float  # time.monotonic() when the request arrived
+    finished: float  # when the answer was sent
+    actor: str  # "runtime" or "extension:<name>"
+    method: str
+    path: str
+    status: int
+    request_id: str | None  # the invocation the exchange belongs to, where there is one
+
+
+class InvokeResult(NamedTuple):
+    """What the caller of ``invoke`` got."""
+
+    request_id: str
+    status: str  # "ok", "error" (the function raised) or "timeout"
+    payload: Any  # the decoded JSON response or error body (``None`` on timeout)
+    latency: float  # seconds from the invoke until the caller had the answer
+    error_type: str | None = None
+
+
+class InvocationRecord(NamedTuple):
+    """The phases of one invocation, as monotonic times (``None``: did not happen)."""
+
+    request_id: str
+    started: float
+    response: float | None
+    ended: float | None  # runtime and every INVOKE extension called next again
+    timed_out: bool
+
+    @property
+    def post_response(self) -> float | None:
+        """Seconds the invocation stayed open after the response (the extensions' time)."""
+        if self.response is None or self.ended is None:
+            return None
+        return self.ended - self.response
+
+
+class ShutdownResult(NamedTuple):
+    returncode: int | None
+    sigterm_sent: bool
+    killed: bool  # SIGKILL after the grace period
+    seconds: float
+
+
+class _Extension:
+    def __init__(self, name: str, events: list[str]) -> None:
+        self.id = str(uuid.uuid4())
+        self.name = name
+        self.events = events
+        self.called_next = False
+        self.failed = False
+        self.queue: deque[dict[str, Any]] = deque()
+
+
+class _Invocation:
+    def __init__(self, event: bytes, deadline_ms: int, trace: str, arn: str) -> None:
+        self.id = str(uuid.uuid4())
+        self.event = event
+        self.deadline_ms = deadline_ms
+        self.trace = trace
+        self.arn = arn
+        self.started = time.monotonic()
+        self.response_at: float | None = None
+        self.ended_at: float | None = None
+        self.result: tuple[str, Any, str | None] | None = None
+        self.runtime_done = False
+        self.waiting_for: set[str] = set()  # extension ids that must call next again
+        self.timed_out = False
+
+
+class LambdaEmulator:
+    """Runtime API + Extensions API on ``127.0.0.1`` (free port), and the runtime process.
+
+    ``launch(command)`` starts the runtime (e.g. ``[sys.executable, "-m", "awslambdaric",
+    "app.handler"]``) with the Lambda environment; ``invoke(event)`` runs one invocation;
+    ``shutdown()`` ends the environment as Lambda does. Use it as a context manager.
+    """
+
+    def __init__(
+        self,
+        *,
+        handler: str = "app.handler",
+        function_name: str = "emulated-function",
+        timeout: float = 3.0,
+        memory_mb: int = 128,
+        region: str = "us-east-1",
+        account_id: str = "123456789012",
+    ) -> None:
+        self.handler = handler
+        self.function_name = function_name
+        self.timeout = timeout
+        self.memory_mb = memory_mb
+        self.region = region
+        self.account_id = account_id
+        self.arn = f"arn:aws:lambda:{region}:{account_id}:function:{function_name}"
+        self._cond = threading.Condition()
+        self._exchanges: list[Exchange] = []
+        self._extensions: dict[str, _Extension] = {}
+        self._registration_open = True
+        self._runtime_asked = False
+        self._init_error: dict[str, Any] | None = None
+        self._queue: deque[_Invocation] = deque()
+        self._current: _Invocation | None = None
+        self._records: list[InvocationRecord] = []
+        self._generation = 0  # bumps on every reset: stale blocked requests give up
+        self._process: subprocess.Popen[bytes] | None = None
+        self._command: list[str] | None = None
+        self._launch_env: dict[str, str] = {}
+        self._cwd: str | None = None
+        self._output: list[str] = []
+        self._stopped = False
+        self.resets = 0
+        #: Refuse registration with 403 ``Extension.RegistrationClosed`` (as after a lost race).
+        self.refuse_registration = False
+        #: Answer every Extensions API call after registration with this status (e.g. 500).
+        self.extension_api_status: int | None = None
+        #: Hold each event this long before handing it to an extension (a late INVOKE).
+        self.extension_event_delay = 0.0
+        emulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out at once, no 40 ms stalls
+
+            def do_GET(self) -> None:
+                emulator._dispatch(self, "GET")
+
+            def do_POST(self) -> None:
+                emulator._dispatch(self, "POST")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._server_thread = threading.Thread(
+            target=self._server.serve_forever, name="lambda-emulator", daemon=True
+        )
+        self._watchdog = threading.Thread(target=self._enforce_timeouts, daemon=True)
+
+    # -- life ---------------------------------------------------------------------------------
+    def start(self) -> LambdaEmulator:
+        self._server_thread.start()
+        self._watchdog.start()
+        return self
+
+    def __enter__(self) -> LambdaEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def runtime_api(self) -> str:
+        """The ``AWS_LAMBDA_RUNTIME_API`` value: ``127.0.0.1:<port>``."""
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    def lambda_environment(self) -> dict[str, str]:
+        """The environment variables Lambda gives the runtime process."""
+        return {
+            "AWS_LAMBDA_RUNTIME_API": self.runtime_api,
+            "_HANDLER": self.handler,
+            "AWS_LAMBDA_FUNCTION_NAME": self.function_name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory_mb),
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(self.timeout)),
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.function_name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"2026/01/01/[$LATEST]{uuid.uuid4().hex}",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "LAMBDA_TASK_ROOT": self._cwd or os.getcwd(),
+            "TZ": ":UTC",
+        }
+
+    def launch(
+        self,
+        command: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> None:
+        """Start the runtime process (again after a reset) with the Lambda environment."""
+        self._command = list(command)
+        self._launch_env = dict(env or {})
+        self._cwd = cwd
+        self._spawn()
+
+    def _spawn(self) -> None:
+        assert self._command is not None
+        environment = dict(os.environ)
+        environment.update(self.lambda_environment())
+        environment.update(self._launch_env)
+        self._process = subprocess.Popen(
+            self._command,
+            env=environment,
+            cwd=self._cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        process = self._process
+        threading.Thread(target=self._collect_output, args=(process,), daemon=True).start()
+
+    def _collect_output(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            with self._cond:
+                self._output.append(line.decode("utf-8", "replace").rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        """Everything the runtime process wrote to stdout and stderr so far."""
+        with self._cond:
+            return "\n".join(self._output)
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self._process
+
+    def stop(self) -> None:
+        """Kill the runtime process if it still runs and stop serving."""
+        with self._cond:
+            self._stopped = True
+            self._generation += 1
+            self._cond.notify_all()
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(5)
+        self._server.shutdown()
+        self._server.server_close()
+
+    # -- what tests ask -----------------------------------------------------------------------
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        """Wait until init is over: the runtime asked for work, every extension called next."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while not self._init_complete():
+                left = end - time.monotonic()
+                if left <= 0 or self._init_error is not None:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def invoke(
+        self, event: Any = None, *, timeout: float | None = None, trace_header: str | None = None
+    ) -> InvokeResult:
+        """Invoke the function and return as soon as the runtime posts the response.
+
+        ``timeout`` bounds the wait of the caller (default: the function timeout plus 5 s);
+        the function timeout itself is the emulator's ``timeout``.
+        """
+        started = time.monotonic()
+        deadline_ms = int(time.time() * 1000 + self.timeout * 1000)
+        trace = trace_header or (
+            f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};"
+            f"Parent={uuid.uuid4().hex[:16]};Sampled=1"
+        )
+        invocation = _Invocation(json.dumps(event).encode(), deadline_ms, trace, self.arn)
+        wait = self.timeout + 5.0 if timeout is None else timeout
+        with self._cond:
+            self._queue.append(invocation)
+            self._cond.notify_all()
+            end = started + wait
+            while invocation.result is None:
+                left = end - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            result = invocation.result
+        latency = time.monotonic() - started
+        if result is None:
+            return InvokeResult(invocation.id, "timeout", None, latency)
+        status, payload, error_type = result
+        return InvokeResult(invocation.id, status, payload, latency, error_type)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until no invocation is open or queued (the extensions called next again)."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while self._current is not None or self._queue:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def invocations(self) -> list[InvocationRecord]:
+        with self._cond:
+            records = list(self._records)
+            if self._current is not None:
+                records.append(self._record(self._current))
+            return records
+
+    def exchanges(self) -> list[Exchange]:
+        with self._cond:
+            return list(self._exchanges)
+
+    def extensions(self) -> list[tuple[str, list[str]]]:
+        """``(name, events)`` of every registered extension."""
+        with self._cond:
+            return [(e.name, list(e.events)) for e in self._extensions.values()]
+
+    @property
+    def init_error(self) -> dict[str, Any] | None:
+        return self._init_error
+
+    def shutdown(self, *, grace: float | None = None) -> ShutdownResult:
+        """End the environment: SIGTERM if an extension registered, the grace, then SIGKILL."""
+        process = self._process
+        if process is None:
+            raise RuntimeError("no runtime process was launched")
+        started = time.monotonic()
+        with self._cond:
+            registered = bool(self._extensions)
+            self._generation += 1
+            self._cond.notify_all()
+        if process.poll() is not None:
+            return ShutdownResult(process.returncode, False, False, 0.0)
+        if not registered:
+            process.kill()
+            process.wait(5)
+            return ShutdownResult(process.returncode, False, True, time.monotonic() - started)
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(GRACE_INTERNAL if grace is None else grace)
+            killed = False
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+            killed = True
+        return ShutdownResult(process.returncode, True, killed, time.monotonic() - started)
+
+    # -- the environment ----------------------------------------------------------------------
+    def _init_complete(self) -> bool:
+        return self._runtime_asked and all(
+            e.called_next or e.failed for e in self._extensions.values()
+        )
+
+    def _record(self, inv: _Invocation) -> InvocationRecord:
+        return InvocationRecord(inv.id, inv.started, inv.response_at, inv.ended_at, inv.timed_out)
+
+    def _maybe_end_locked(self, inv: _Invocation) -> None:
+        if inv is self._current and inv.runtime_done and not inv.waiting_for:
+            inv.ended_at = time.monotonic()
+            self._records.append(self._record(inv))
+            self._current = None
+            self._cond.notify_all()
+
+    def _enforce_timeouts(self) -> None:
+        """The function timeout covers the whole invocation phase; past it, reset."""
+        while True:
+            with self._cond:
+                if self._stopped:
+                    return
+                inv = self._current
+                if inv is None:
+                    self._cond.wait(0.05)
+                    continue
+                left = inv.deadline_ms / 1000.0 - time.time()
+                if left > 0:
+                    self._cond.wait(min(left, 0.05))
+                    continue
+                inv.timed_out = True
+                if inv.result is None:
+                    inv.result = ("timeout", None, None)
+                self._records.append(self._record(inv))
+                self._current = None
+                self._reset_locked()
+            self._restart()
+
+    def _reset_locked(self) -> None:
+        """Throw the environment away: a new init follows on the next invoke."""
+        self.resets += 1
+        self._generation += 1
+        self._extensions.clear()
+        self._registration_open = True
+        self._runtime_asked = False
+        self._cond.notify_all()
+
+    def _restart(self) -> None:
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(5)
+        if self._command is not None and not self._stopped:
+            self._spawn()
+
+    # -- HTTP ---------------------------------------------------------------------------------
+    def _dispatch(self, http: BaseHTTPRequestHandler, method: str) -> None:
+        arrived = time.monotonic()
+        path = http.path.split("?", 1)[0]
+        length = int(http.headers.get("Content-Length") or 0)
+        body = http.rfile.read(length) if length else b""
+        actor, status, request_id = "runtime", 404, None
+        try:
+            if path.startswith(RUNTIME_PREFIX):
+                status, request_id = self._runtime(http, method, path[len(RUNTIME_PREFIX) :], body)
+            elif path.startswith(EXTENSION_PREFIX):
+                ext = self._extensions.get(http.headers.get("Lambda-Extension-Identifier", ""))
+                actor = "extension:" + (
+                    ext.name if ext else http.headers.get("Lambda-Extension-Name", "?")
+                )
+                status, request_id = self._extension(
+                    http, method, path[len(EXTENSION_PREFIX) :], body
+                )
+            else:
+                status = self._error(http, 404, "NotFound", f"no such path {path}")
+        except (BrokenPipeError, ConnectionResetError):
+            status = 499  # the client went away while we answered
+        with self._cond:
+            self._exchanges.append(
+                Exchange(arrived, time.monotonic(), actor, method, path, status, request_id)
+            )
+
+    def _send(
+        self,
+        http: BaseHTTPRequestHandler,
+        status: int,
+        payload: Any,
+        headers: Mapping[str, str] | None = None,
+    ) -> int:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        http.send_response(status)
+        http.send_header("Content-Type", "application/json")
+        http.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            http.send_header(key, value)
+        http.end_headers()
+        http.wfile.write(data)
+        return status
+
+    def _error(self, http: BaseHTTPRequestHandler, status: int, kind: str, message: str) -> int:
+        return self._send(http, status, {"errorMessage": message, "errorType": kind})
+
+    # Runtime API ---------------------------------------------------------------------------
+    def _runtime(
+        self, http: BaseHTTPRequestHandler, method: str, path: str, body: bytes
+    ) -> tuple[int, str | None]:
+        if method == "GET" and path == "/invocation/next":
+            return self._runtime_next(http)
+        if method == "POST" and path == "/init/error":
+            with self._cond:
+                self._init_error = _json(body) or {"errorType": "Unknown"}
+                self._cond.notify_all()
+            return self._send(http, 202, {"status": "OK"}), None
+        parts = path.strip("/").split("/")
+        if method == "POST" and len(parts) == 3 and parts[0] == "invocation":
+            request_id, kind = parts[1], parts[2]
+            if kind in ("response", "error"):
+                return self._runtime_result(http, request_id, kind, body), request_id
+        return self._error(http, 404, "NotFound", f"unknown runtime path {path}"), None
+
+    def _runtime_next(self, http: BaseHTTPRequestHandler) -> tuple[int, str | None]:
+        with self._cond:
+            generation = self._generation
+            self._registration_open = False
+            self._runtime_asked = True
+            current = self._current
+            if current is not None and current.result is not None:
+                current.runtime_done = True
+                self._maybe_end_locked(current)
+            self._cond.notify_all()
+            while not (self._current is None and self._queue and self._init_complete()):
+                if self._generation != generation or self._stopped:
+                    http.close_connection = True
+                    return 499, None  # the environment was reset or stopped under us
+                self._cond.wait(0.5)
+            inv = self._queue.popleft()
+            inv.started = time.monotonic()
+            self._current = inv
+            for ext in self._extensions.values():
+                if "INVOKE" in ext.events and not ext.failed:
+                    inv.waiting_for.add(ext.id)
+                    ext.queue.append(
+                        {
+                            "eventType": "INVOKE",
+                            "deadlineMs": inv.deadline_ms,
+                            "requestId": inv.id,
+                            "invokedFunctionArn": inv.arn,
+                            "tracing": {"type": "X-Amzn-Trace-Id", "value": inv.trace},
+                        }
+                    )
+            self._cond.notify_all()
+        headers = {
+            "Lambda-Runtime-Aws-Request-Id": inv.id,
+            "Lambda-Runtime-Deadline-Ms": str(inv.deadline_ms),
+            "Lambda-Runtime-Invoked-Function-Arn": inv.arn,
+            "Lambda-Runtime-Trace-Id": inv.trace,
+        }
+        return self._send(http, 200, inv.event, headers), inv.id
+
+    def _runtime_result(
+        self, http: BaseHTTPRequestHandler, request_id: str, kind: str, body: bytes
+    ) -> int:
+        if len(body) > MAX_RESPONSE_BYTES:
+            return self._error(http, 413, "RequestEntityTooLarge", "response payload too large")
+        with self._cond:
+            inv = self._current
+            if inv is None or inv.id != request_id or inv.result is not None:
+                return self._error(http, 400, "InvalidRequestID", "Invalid request ID")
+            inv.response_at = time.monotonic()
+            if kind == "response":
+                inv.result = ("ok", _json(body), None)
+            else:
+                payload = _json(body)
+                error_type = http.headers.get("Lambda-Runtime-Function-Error-Type") or (
+                    payload.get("errorType") if isinstance(payload, dict) else None
+                )
+                inv.result = ("error", payload, error_type)
+            self._cond.notify_all()
+        return self._send(http, 202, {"status": "OK"})
+
+    # Extensions API ------------------------------------------------------------------------
+    def _extension(
+        self, http: BaseHTTPRequestHandler, method: str, path: str, body: bytes
+    ) -> tuple[int, str | None]:
+        if method == "POST" and path == "/register":
+            if self.refuse_registration:
+                return self._error(
+                    http, 403, "Extension.RegistrationClosed", "registration is closed"
+                ), None
+            return self._register(http, body), None
+        identifier = http.headers.get("Lambda-Extension-Identifier")
+        if not identifier:
+            return self._error(
+                http, 403, "Extension.MissingExtensionIdentifier", "missing identifier"
+            ), None
+        with self._cond:
+            ext = self._extensions.get(identifier)
+        if ext is None:
+            return self._error(
+                http, 403, "Extension.UnknownExtensionIdentifier", "unknown identifier"
+            ), None
+        if ext.failed:
+            return self._error(
+                http, 403, "Extension.InvalidExtensionState", "extension reported an error"
+            ), None
+        if method == "GET" and path == "/event/next":
+            return self._event_next(http, ext)
+        if method == "POST" and path in ("/init/error", "/exit/error"):
+            if not http.headers.get("Lambda-Extension-Function-Error-Type"):
+                return self._error(http, 403, "Extension.MissingHeader", "missing error type"), None
+            with self._cond:
+                ext.failed = True
+                current = self._current
+                if current is not None:
+                    current.waiting_for.discard(ext.id)
+                    self._maybe_end_locked(current)
+                self._cond.notify_all()
+            return self._send(http, 202, {"status": "OK"}), None
+        return self._error(http, 404, "NotFound", f"unknown extension path {path}"), None
+
+    def _register(self, http: BaseHTTPRequestHandler, body: bytes) -> int:
+        name = http.headers.get("Lambda-Extension-Name")
+        if not name:
+            return self._error(http, 403, "Extension.MissingHeader", "missing extension name")
+        request = _json(body)
+        events = request.get("events") if isinstance(request, dict) else None
+        if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+            return self._error(http, 403, "Extension.InvalidRequestFormat", "bad request body")
+        if any(e not in ("INVOKE", "SHUTDOWN") for e in events) or "SHUTDOWN" in events:
+            # Every extension here runs inside the runtime process: internal ones may not
+            # subscribe to SHUTDOWN.
+            return self._error(
+                http, 403, "Extension.InvalidEventType", f"invalid events for internal: {events}"
+            )
+        with self._cond:
+            if not self._registration_open:
+                return self._error(
+                    http, 403, "Extension.RegistrationClosed", "registration is closed"
+                )
+            if len(self._extensions) >= MAX_EXTENSIONS:
+                return self._error(http, 403, "Extension.TooManyExtensions", "too many")
+            ext = _Extension(name, list(events))
+            self._extensions[ext.id] = ext
+        reply: dict[str, Any] = {
+            "functionName": self.function_name,
+            "functionVersion": "$LATEST",
+            "handler": self.handler,
+        }
+        if http.headers.get("Lambda-Extension-Accept-Feature") == "accountId":
+            reply["accountId"] = self.account_id
+        return self._send(http, 200, reply, {"Lambda-Extension-Identifier": ext.id})
+
+    def _event_next(self, http: BaseHTTPRequestHandler, ext: _Extension) -> tuple[int, str | None]:
+        with self._cond:
+            generation = self._generation
+            ext.called_next = True
+            current = self._current
+            failing = self.extension_api_status is not None
+            if failing:
+                ext.queue.clear()  # events of an outage are lost, as they would be
+            if current is not None and ext.id in current.waiting_for and not ext.queue:
+                current.waiting_for.discard(ext.id)
+                self._maybe_end_locked(current)
+            self._cond.notify_all()
+        if failing:
+            status = self.extension_api_status or 500
+            return self._error(http, status, "Extension.Failure", "injected failure"), None
+        with self._cond:
+            while not ext.queue:
+                if self._generation != generation or self._stopped:
+                    http.close_connection = True
+                    return 499, None
+                self._cond.wait(0.5)
+            event = ext.queue.popleft()
+        if self.extension_event_delay > 0:
+            time.sleep(self.extension_event_delay)
+        headers = {"Lambda-Extension-Event-Identifier": str(uuid.uuid4())}
+        return self._send(http, 200, event, headers), event.get("requestId")
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
+
+
+def awslambdaric_command(handler: str) -> list[str]:
+    """The command that runs ``handler`` under AWS's runtime client from PyPI."""
+    return [sys.executable, "-m", "awslambdaric", handler]
+
+
+def minimal_runtime_command(handler: str) -> list[str]:
+    """The command that runs ``handler`` under this package's own minimal runtime loop."""
+    return [sys.executable, "-m", "otel_lambda_processor.testing.runtime", handler]
