@@ -268,6 +268,90 @@ print(empty, rss_mib("VmHWM"))
 """
 
 
+# -- 6. registration --------------------------------------------------------------------------
+def bench_registration(rounds: int) -> list[float]:
+    """Coordinator construction plus registration against the emulator, urllib3 imported."""
+    import urllib3  # noqa: F401 - the figure is defined with urllib3 already imported
+
+    from otel_lambda_processor.config import LambdaEnvironment
+    from otel_lambda_processor.coordinator import Coordinator
+    from otel_lambda_processor.signals import SignalHub
+    from otel_lambda_processor.testing.emulator import LambdaEmulator
+
+    samples = []
+    for _ in range(rounds):
+        with LambdaEmulator() as emulator:
+            environment = LambdaEnvironment(emulator.runtime_api, "on-demand", None, False)
+            start = time.perf_counter()
+            coordinator = Coordinator(
+                environment, events=["INVOKE"], hub=SignalHub(), handle_sigterm=False
+            )
+            coordinator.start()
+            samples.append(time.perf_counter() - start)
+            assert coordinator.registered
+            coordinator.close()
+    return samples
+
+
+# -- 7. response latency per setup ---------------------------------------------------------------
+LATENCY_SETUPS = {
+    # name: (BENCH_SETUP, mode, runtime, the handler calls handler_done())
+    "no telemetry (baseline)": ("none", "async", "awslambdaric", False),
+    "deque, buffer only (floor)": ("deque", "async", "awslambdaric", False),
+    "async, response-sent hook": ("lambda", "async", "awslambdaric", False),
+    "async, handler_done() (runtime without hook)": ("lambda", "async", "minimal", True),
+    "sync": ("lambda", "sync", "awslambdaric", False),
+    "BatchSpanProcessor + force_flush": ("batch-flush", "async", "awslambdaric", False),
+}
+
+
+def bench_response_latency(
+    invocations: int, span_counts: tuple[int, ...]
+) -> dict[str, dict[int, tuple[list[float], list[float]]]]:
+    """Per setup and span count: caller latencies and post-response durations, in seconds."""
+    from otel_lambda_processor.testing.emulator import (
+        LambdaEmulator,
+        awslambdaric_command,
+        minimal_runtime_command,
+    )
+
+    out: dict[str, dict[int, tuple[list[float], list[float]]]] = {}
+    with OTLPReceiver() as receiver:
+        for name, (setup, mode, runtime, call_done) in LATENCY_SETUPS.items():
+            command = awslambdaric_command if runtime == "awslambdaric" else minimal_runtime_command
+            with LambdaEmulator(handler="bench_fn.handler", timeout=30) as emulator:
+                emulator.launch(
+                    command("bench_fn.handler"),
+                    cwd=str(HERE / "functions"),
+                    env={
+                        "BENCH_SETUP": setup,
+                        "BENCH_CALL_DONE": "1" if call_done else "0",
+                        "BENCH_OTLP_ENDPOINT": receiver.endpoint,
+                        "LAMBDA_EXTENSION_SPAN_PROCESSOR_MODE": mode,
+                        "LAMBDA_SPAN_PROCESSOR_QUEUE_SIZE": "16384",
+                        "PYTHONPATH": os.pathsep.join(sys.path),
+                    },
+                )
+                if not emulator.wait_ready(30):
+                    raise RuntimeError(f"{name}: the function did not start\n{emulator.output}")
+                out[name] = {}
+                for count in span_counts:
+                    latencies, post = [], []
+                    for _ in range(invocations + 1):  # the first is a warm-up
+                        result = emulator.invoke({"spans": count}, timeout=60)
+                        assert result.status == "ok", emulator.output
+                        emulator.wait_idle(60)
+                        latencies.append(result.latency)
+                        record = [
+                            r for r in emulator.invocations() if r.request_id == result.request_id
+                        ]
+                        post.append(record[0].post_response or 0.0)
+                    out[name][count] = (latencies[1:], post[1:])
+                emulator.shutdown()
+            receiver.reset()
+    return out
+
+
 # -- report -------------------------------------------------------------------------------------
 def fmt(samples: list[float], unit: str, scale: float = 1.0) -> str:
     med, spread = median_spread([s * scale for s in samples])
@@ -293,6 +377,9 @@ def main() -> None:
     flush = bench_flush(3 if args.quick else 7, 10_000)
     imports = bench_import(5 if args.quick else 15)
     memory = bench_memory()
+    registration = bench_registration(5 if args.quick else 20)
+    span_counts = (1, 1000) if args.quick else (1, 10_000)
+    latency = bench_response_latency(2 if args.quick else 7, span_counts)
 
     lines = [
         "# Benchmark results",
@@ -349,6 +436,29 @@ def main() -> None:
         f"{memory['peak RSS, full default buffer (MiB)']:.1f} MiB | RSS with it empty "
         f"{memory['RSS, empty buffer (MiB)']:.1f} MiB | — | — |"
     )
+    lines.append(
+        f"| coordinator construction + registration (urllib3 imported) | "
+        f"{fmt(registration, 'ms', 1e3)} | — | — | ≤ 10 ms |"
+    )
+    lines += [
+        "",
+        "Response latency under the local Lambda emulator (AWS's runtime client, real OTLP "
+        "exporter to the local receiver): added = the setup's median minus the no-telemetry "
+        "median for the same span count; post-response = how long the invocation stayed open "
+        "after the response (the export, billed but not waited for).",
+        "",
+        "| setup | spans | response latency | added | post-response | goal |",
+        "|---|---|---|---|---|---|",
+    ]
+    baseline = latency["no telemetry (baseline)"]
+    for name, per_count in latency.items():
+        for count, (latencies, post) in per_count.items():
+            added = statistics.median(latencies) - statistics.median(baseline[count][0])
+            goal = "≤ 1 ms" if name == "async, response-sent hook" else "—"
+            lines.append(
+                f"| {name} | {count:,} | {fmt(latencies, 'ms', 1e3)} | {added * 1e3:+.1f} ms | "
+                f"{fmt(post, 'ms', 1e3)} | {goal} |"
+            )
     if importlib.util.find_spec("lambda_otel_lite") is None:
         lines += [
             "",

@@ -476,6 +476,14 @@ class LambdaEmulator:
     ) -> tuple[int, str | None]:
         if method == "GET" and path == "/invocation/next":
             return self._runtime_next(http)
+        if method == "GET" and path == "/restore/next":
+            # SnapStart: the runtime reports init done and waits for the restore; ours is at once.
+            return self._send(http, 200, b""), None
+        if method == "POST" and path == "/restore/error":
+            with self._cond:
+                self._init_error = _json(body) or {"errorType": "Runtime.AfterRestoreError"}
+                self._cond.notify_all()
+            return self._send(http, 202, {"status": "OK"}), None
         if method == "POST" and path == "/init/error":
             with self._cond:
                 self._init_error = _json(body) or {"errorType": "Unknown"}

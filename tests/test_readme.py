@@ -1,0 +1,77 @@
+"""The README's examples run as written."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def test_the_quickstart_is_two_lines_demo_then_tests() -> None:
+    block = re.search(r"## Quickstart\n+```sh\n(.*?)```", README.read_text(), flags=re.S)
+    assert block is not None
+    lines = block.group(1).strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].endswith("-m otel_lambda_processor demo")
+    assert lines[1].endswith("-m pytest")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="awslambdaric ships Linux only")
+def test_the_emulator_example_runs_a_function_and_sees_its_spans(tmp_path: Path) -> None:
+    (example,) = [b for b in python_blocks() if "LambdaEmulator" in b]
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "app.py").write_text(
+        textwrap.dedent(
+            """
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from opentelemetry.sdk.trace import TracerProvider
+            from otel_lambda_processor import LambdaSpanProcessor
+
+            provider = TracerProvider()
+            provider.add_span_processor(LambdaSpanProcessor(OTLPSpanExporter()))
+            tracer = provider.get_tracer("app")
+
+            def handler(event, context):
+                with tracer.start_as_current_span("handler"):
+                    return {"got": event}
+            """
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", example], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "['handler']" in result.stdout
+
+
+def test_the_usage_example_exports_at_handler_done(tmp_path: Path) -> None:
+    (usage,) = [b for b in python_blocks() if "add_span_processor" in b and "def handler" in b]
+    from otel_lambda_processor.testing import OTLPReceiver
+
+    with OTLPReceiver() as receiver:
+        script = usage + "\nprint(handler({}, None))\n"
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={
+                "PATH": "/usr/bin:/bin",
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": receiver.endpoint,
+                "LAMBDA_EXTENSION_SPAN_PROCESSOR_MODE": "sync",
+                "PYTHONPATH": ":".join(sys.path),
+            },
+        )
+        assert result.returncode == 0, result.stderr
+        assert receiver.span_names() == ["handler"]
