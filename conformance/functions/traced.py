@@ -1,9 +1,10 @@
 """A function that builds its tracer provider at import time with a LambdaSpanProcessor.
 
-The test sets the mode (LAMBDA_EXTENSION_SPAN_PROCESSOR_MODE) and the receiver
-(TEST_OTLP_ENDPOINT); with TEST_BATCH_PROCESSOR=1 a BatchSpanProcessor sends to the same
-receiver too, and with TEST_SET_GLOBAL=1 the provider becomes the global one. The event says how
-many spans to end, whether to sleep, raise, or call handler_done().
+The environment sets the mode (LAMBDA_EXTENSION_SPAN_PROCESSOR_MODE), the queue and the receiver
+(TEST_OTLP_ENDPOINT); TEST_BATCH_PROCESSOR=1 adds a BatchSpanProcessor that sends to
+TEST_BATCH_ENDPOINT (default: the same receiver). The event says how many spans to end, and
+whether to sleep, raise, call handler_done() or flush the provider (as an application using
+``finalize`` mode would).
 """
 
 import os
@@ -18,26 +19,36 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from otel_lambda_processor import LambdaSpanProcessor, handler_done
 
 ENDPOINT = os.environ["TEST_OTLP_ENDPOINT"]
+TIMEOUT = float(os.environ.get("TEST_OTLP_TIMEOUT", "5"))
 
 provider = TracerProvider(resource=Resource.create({"service.name": "traced"}))
-processor = LambdaSpanProcessor(OTLPSpanExporter(endpoint=ENDPOINT, timeout=5))
+processor = LambdaSpanProcessor(OTLPSpanExporter(endpoint=ENDPOINT, timeout=TIMEOUT))
 provider.add_span_processor(processor)
 if os.environ.get("TEST_BATCH_PROCESSOR") == "1":
-    batch = OTLPSpanExporter(endpoint=ENDPOINT, timeout=5)
-    provider.add_span_processor(BatchSpanProcessor(batch, schedule_delay_millis=60_000))
+    batch_endpoint = os.environ.get("TEST_BATCH_ENDPOINT", ENDPOINT)
+    batch_exporter = OTLPSpanExporter(endpoint=batch_endpoint, timeout=TIMEOUT)
+    provider.add_span_processor(BatchSpanProcessor(batch_exporter, schedule_delay_millis=60_000))
 trace.set_tracer_provider(provider)
 tracer = provider.get_tracer("conformance")
 
 
 def handler(event, context):
+    started = time.perf_counter()
     event = event or {}
-    with tracer.start_as_current_span("handler", attributes={"request": context.aws_request_id}):
+    request = context.aws_request_id
+    with tracer.start_as_current_span("handler", attributes={"request": request}):
         for i in range(int(event.get("spans", 1)) - 1):
-            tracer.start_span(f"child-{i}").end()
+            tracer.start_span(f"child-{i}", attributes={"request": request}).end()
         if event.get("sleep"):
             time.sleep(float(event["sleep"]))
         if event.get("raise"):
             raise RuntimeError("the handler failed")
+    if event.get("flush"):
+        provider.force_flush()
     if event.get("done"):
-        handler_done(context.aws_request_id)
-    return {"request_id": context.aws_request_id, "dropped": processor.dropped_spans}
+        handler_done(request)
+    return {
+        "request_id": request,
+        "dropped": processor.dropped_spans,
+        "handler_ms": (time.perf_counter() - started) * 1000,
+    }

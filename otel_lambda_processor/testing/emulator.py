@@ -122,8 +122,12 @@ class LambdaEmulator:
         memory_mb: int = 128,
         region: str = "us-east-1",
         account_id: str = "123456789012",
+        max_concurrency: int = 1,
     ) -> None:
         self.handler = handler
+        #: Above 1: Lambda Managed Instances. Several invocations run at once, nothing freezes,
+        #: an invocation ends when its response is posted, and extensions get no INVOKE.
+        self.max_concurrency = max_concurrency
         self.function_name = function_name
         self.timeout = timeout
         self.memory_mb = memory_mb
@@ -138,6 +142,7 @@ class LambdaEmulator:
         self._init_error: dict[str, Any] | None = None
         self._queue: deque[_Invocation] = deque()
         self._current: _Invocation | None = None
+        self._active: dict[str, _Invocation] = {}  # managed instances: all open invocations
         self._records: list[InvocationRecord] = []
         self._generation = 0  # bumps on every reset: stale blocked requests give up
         self._process: subprocess.Popen[bytes] | None = None
@@ -205,7 +210,14 @@ class LambdaEmulator:
             "AWS_DEFAULT_REGION": self.region,
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.function_name}",
             "AWS_LAMBDA_LOG_STREAM_NAME": f"2026/01/01/[$LATEST]{uuid.uuid4().hex}",
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": (
+                "lambda-managed-instances" if self.max_concurrency > 1 else "on-demand"
+            ),
+            **(
+                {"AWS_LAMBDA_MAX_CONCURRENCY": str(self.max_concurrency)}
+                if self.max_concurrency > 1
+                else {}
+            ),
             "LAMBDA_TASK_ROOT": self._cwd or os.getcwd(),
             "TZ": ":UTC",
         }
@@ -315,7 +327,7 @@ class LambdaEmulator:
         """Wait until no invocation is open or queued (the extensions called next again)."""
         end = time.monotonic() + timeout
         with self._cond:
-            while self._current is not None or self._queue:
+            while self._current is not None or self._queue or self._active:
                 left = end - time.monotonic()
                 if left <= 0:
                     return False
@@ -327,6 +339,7 @@ class LambdaEmulator:
             records = list(self._records)
             if self._current is not None:
                 records.append(self._record(self._current))
+            records.extend(self._record(inv) for inv in self._active.values())
             return records
 
     def exchanges(self) -> list[Exchange]:
@@ -497,6 +510,8 @@ class LambdaEmulator:
         return self._error(http, 404, "NotFound", f"unknown runtime path {path}"), None
 
     def _runtime_next(self, http: BaseHTTPRequestHandler) -> tuple[int, str | None]:
+        if self.max_concurrency > 1:
+            return self._runtime_next_concurrent(http)
         with self._cond:
             generation = self._generation
             self._registration_open = False
@@ -527,13 +542,24 @@ class LambdaEmulator:
                         }
                     )
             self._cond.notify_all()
-        headers = {
-            "Lambda-Runtime-Aws-Request-Id": inv.id,
-            "Lambda-Runtime-Deadline-Ms": str(inv.deadline_ms),
-            "Lambda-Runtime-Invoked-Function-Arn": inv.arn,
-            "Lambda-Runtime-Trace-Id": inv.trace,
-        }
-        return self._send(http, 200, inv.event, headers), inv.id
+        return self._send(http, 200, inv.event, _invocation_headers(inv)), inv.id
+
+    def _runtime_next_concurrent(self, http: BaseHTTPRequestHandler) -> tuple[int, str | None]:
+        """Managed instances: any worker takes the next invocation while fewer than N run."""
+        with self._cond:
+            generation = self._generation
+            self._registration_open = False
+            self._runtime_asked = True
+            self._cond.notify_all()
+            while not (self._queue and len(self._active) < self.max_concurrency):
+                if self._generation != generation or self._stopped:
+                    http.close_connection = True
+                    return 499, None
+                self._cond.wait(0.5)
+            inv = self._queue.popleft()
+            inv.started = time.monotonic()
+            self._active[inv.id] = inv
+        return self._send(http, 200, inv.event, _invocation_headers(inv)), inv.id
 
     def _runtime_result(
         self, http: BaseHTTPRequestHandler, request_id: str, kind: str, body: bytes
@@ -541,7 +567,7 @@ class LambdaEmulator:
         if len(body) > MAX_RESPONSE_BYTES:
             return self._error(http, 413, "RequestEntityTooLarge", "response payload too large")
         with self._cond:
-            inv = self._current
+            inv = self._active.get(request_id) if self.max_concurrency > 1 else self._current
             if inv is None or inv.id != request_id or inv.result is not None:
                 return self._error(http, 400, "InvalidRequestID", "Invalid request ID")
             inv.response_at = time.monotonic()
@@ -553,6 +579,9 @@ class LambdaEmulator:
                     payload.get("errorType") if isinstance(payload, dict) else None
                 )
                 inv.result = ("error", payload, error_type)
+            if self._active.pop(request_id, None) is not None:  # nothing waits: it is over
+                inv.ended_at = inv.response_at
+                self._records.append(self._record(inv))
             self._cond.notify_all()
         return self._send(http, 202, {"status": "OK"})
 
@@ -610,6 +639,10 @@ class LambdaEmulator:
             return self._error(
                 http, 403, "Extension.InvalidEventType", f"invalid events for internal: {events}"
             )
+        if self.max_concurrency > 1 and events:
+            return self._error(
+                http, 403, "Extension.InvalidEventType", "managed instances: no events"
+            )
         with self._cond:
             if not self._registration_open:
                 return self._error(
@@ -654,6 +687,15 @@ class LambdaEmulator:
             time.sleep(self.extension_event_delay)
         headers = {"Lambda-Extension-Event-Identifier": str(uuid.uuid4())}
         return self._send(http, 200, event, headers), event.get("requestId")
+
+
+def _invocation_headers(inv: _Invocation) -> dict[str, str]:
+    return {
+        "Lambda-Runtime-Aws-Request-Id": inv.id,
+        "Lambda-Runtime-Deadline-Ms": str(inv.deadline_ms),
+        "Lambda-Runtime-Invoked-Function-Arn": inv.arn,
+        "Lambda-Runtime-Trace-Id": inv.trace,
+    }
 
 
 def _json(body: bytes) -> Any:

@@ -46,6 +46,8 @@ class ReceivedSpan:
     span: SpanProto
     resource: dict[str, Any]
     scope_name: str
+    #: ``time.monotonic()`` when the request that carried it arrived.
+    received_at: float = 0.0
 
     @property
     def name(self) -> str:
@@ -219,7 +221,7 @@ class OTLPReceiver:
             self._answer(http, 400, b"")
             return
         spans = [
-            ReceivedSpan(span, _attributes(rs.resource.attributes), ss.scope.name)
+            ReceivedSpan(span, _attributes(rs.resource.attributes), ss.scope.name, arrived)
             for rs in request.resource_spans
             for ss in rs.scope_spans
             for span in ss.spans
