@@ -352,6 +352,90 @@ def bench_response_latency(
     return out
 
 
+# -- 8. the traced handler's wrapper ------------------------------------------------------------
+API_V2_EVENT = {
+    "version": "2.0",
+    "routeKey": "GET /items/{id}",
+    "rawPath": "/items/7",
+    "rawQueryString": "a=1",
+    "headers": {
+        "host": "api.example.com",
+        "user-agent": "bench",
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    },
+    "requestContext": {
+        "accountId": "123456789012",
+        "http": {
+            "method": "GET",
+            "path": "/items/7",
+            "protocol": "HTTP/1.1",
+            "sourceIp": "1.2.3.4",
+        },
+        "routeKey": "GET /items/{id}",
+        "stage": "$default",
+    },
+    "isBase64Encoded": False,
+}
+
+
+class BenchContext:
+    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    function_name = "bench"
+    function_version = "$LATEST"
+    memory_limit_in_mb = "128"
+
+
+def bench_wrapper(rounds: int, calls: int) -> dict[str, list[float]] | None:
+    """Per invocation: wrapped call minus the bare handler, ours and the OTel instrumentation's.
+
+    Both wrappers export through a LambdaSpanProcessor (finalize mode, null exporter) on the
+    same provider; the instrumentation also calls ``force_flush()`` at the end, as it does.
+    """
+    try:
+        from opentelemetry.instrumentation.aws_lambda import AwsLambdaInstrumentor
+    except ImportError:
+        return None
+    from otel_lambda_processor import traced_handler
+
+    sys.path.insert(0, str(HERE / "functions"))
+    import bench_handler
+
+    bare = bench_handler.handler
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(LambdaSpanProcessor(NullExporter(), mode="finalize"))
+    ours = traced_handler(tracer_provider=provider)(bare)
+    saved = {k: os.environ.get(k) for k in ("_HANDLER", "AWS_LAMBDA_FUNCTION_NAME")}
+    os.environ.update({"_HANDLER": "bench_handler.handler", "AWS_LAMBDA_FUNCTION_NAME": "bench"})
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    AwsLambdaInstrumentor().instrument(
+        tracer_provider=provider, meter_provider=MeterProvider(), skip_dep_check=True
+    )
+    theirs = bench_handler.handler
+    context = BenchContext()
+
+    def timed(handler: Callable[[Any, Any], Any]) -> float:
+        def call(event: Any) -> None:
+            handler(event, context)
+
+        return per_call_ns(call, API_V2_EVENT, calls)
+
+    out: dict[str, list[float]] = {"ours": [], "instrumentation": []}
+    for _ in range(rounds):
+        base = timed(bare)
+        out["ours"].append(timed(ours) - base)
+        out["instrumentation"].append(timed(theirs) - base)
+    AwsLambdaInstrumentor().uninstrument()
+    provider.shutdown()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    return out
+
+
 # -- report -------------------------------------------------------------------------------------
 def fmt(samples: list[float], unit: str, scale: float = 1.0) -> str:
     med, spread = median_spread([s * scale for s in samples])
@@ -380,6 +464,7 @@ def main() -> None:
     registration = bench_registration(5 if args.quick else 20)
     span_counts = (1, 1000) if args.quick else (1, 10_000)
     latency = bench_response_latency(2 if args.quick else 7, span_counts)
+    wrapper = bench_wrapper(3 if args.quick else 15, 500 if args.quick else 3000)
 
     lines = [
         "# Benchmark results",
@@ -440,6 +525,18 @@ def main() -> None:
         f"| coordinator construction + registration (urllib3 imported) | "
         f"{fmt(registration, 'ms', 1e3)} | — | — | ≤ 10 ms |"
     )
+    if wrapper is None:
+        lines.append(
+            "| traced handler wrapper, API Gateway v2 event | not measured: "
+            "opentelemetry-instrumentation-aws-lambda is not installed | — | — | ≤ 0.5× |"
+        )
+    else:
+        lines.append(
+            f"| traced handler wrapper per invocation, API Gateway v2 event | "
+            f"{fmt(wrapper['ours'], 'µs', 1e-3)} | OTel AWS Lambda instrumentation "
+            f"{fmt(wrapper['instrumentation'], 'µs', 1e-3)} | "
+            f"{ratio(wrapper['ours'], wrapper['instrumentation']):.2f}× | ≤ 0.5× |"
+        )
     lines += [
         "",
         "Response latency under the local Lambda emulator (AWS's runtime client, real OTLP "

@@ -7,6 +7,8 @@ Add :class:`LambdaSpanProcessor` to the ``TracerProvider`` you already have::
 and call :func:`handler_done` (or let the extension coordinator notice) when the handler finishes.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .config import ProcessorMode, ProcessorSettings
 from .processor import LambdaSpanProcessor
 from .signals import HUB as _HUB
@@ -23,12 +25,39 @@ def _start_coordinator(mode: str) -> _LifecycleDriver | None:
 
 _HUB.set_driver_factory(_start_coordinator)
 
+if TYPE_CHECKING:
+    from .handler import AttributesExtractor, traced_handler
+    from .resource import lambda_resource
+    from .triggers import TriggerSpan
+
+_LAZY = {
+    "traced_handler": "handler",
+    "AttributesExtractor": "handler",
+    "TriggerSpan": "triggers",
+    "lambda_resource": "resource",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # The handler wrapper pulls in propagators and the resource machinery: only on first use.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f"{__name__}.{module}"), name)
+
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "AttributesExtractor",
     "LambdaSpanProcessor",
     "ProcessorMode",
     "ProcessorSettings",
+    "TriggerSpan",
     "__version__",
     "handler_done",
+    "lambda_resource",
+    "traced_handler",
 ]

@@ -322,6 +322,24 @@ def load_lambda_environment(env: Mapping[str, str]) -> LambdaEnvironment:
     )
 
 
+_FUNCTION_VARIABLES = (
+    "AWS_REGION",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    INITIALIZATION_TYPE_ENV,
+    "OTEL_PROPAGATORS",
+    "_X_AMZN_TRACE_ID",
+)
+
+
+def lambda_function_environment() -> dict[str, str]:
+    """The variables Lambda sets that describe the function (read at each call: Lambda updates
+    ``_X_AMZN_TRACE_ID`` per invocation)."""
+    return {name: os.environ[name] for name in _FUNCTION_VARIABLES if name in os.environ}
+
+
 def lambda_environment() -> LambdaEnvironment:
     """:func:`load_lambda_environment` over ``os.environ``."""
     return load_lambda_environment(os.environ)
