@@ -52,6 +52,7 @@ class FunctionRun:
     mode: str
     produced: int = 0
     results: list[InvokeResult] = field(default_factory=list)
+    reports: set[str] = field(default_factory=set)  # invocations that only read the books
 
     def launch(self, *, runtime: str = "awslambdaric", **env: str) -> None:
         command = awslambdaric_command if runtime == "awslambdaric" else minimal_runtime_command
@@ -74,7 +75,17 @@ class FunctionRun:
         return result
 
     def dropped(self) -> int:
-        """The processor's own total, from the one warning it logs at each flush with drops."""
+        """The processor's own ``dropped_spans``: asked of the running function, or, once the
+        environment has ended, read from the warning it logs at each flush with drops."""
+        process = self.emulator.process
+        if process is not None and process.poll() is None:
+            self.emulator.wait_idle(30)
+            report = self.emulator.invoke({"report": True})
+            self.emulator.wait_idle(30)
+            if report.status == "ok" and isinstance(report.payload, dict):
+                self.reports.add(report.request_id)
+                return int(report.payload["dropped"])
+        self.emulator.wait_output(10)
         totals = [int(m) for m in _DROPPED_IN_ALL.findall(self.emulator.output)]
         return max(totals, default=0)
 
@@ -99,12 +110,13 @@ class FunctionRun:
         return statistics.median(post) if post else None
 
     def record(self, scenario: str, *, dropped: int | None = None) -> Row:
+        dropped = self.dropped() if dropped is None else dropped
         row = Row(
             scenario,
             self.mode,
             self.produced,
             self.exported(),
-            self.dropped() if dropped is None else dropped,
+            dropped,
             self.added_ms(),
             self.post_response_ms(),
         )

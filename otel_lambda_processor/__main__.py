@@ -11,12 +11,22 @@ def main(argv: list[str] | None = None) -> int:
         prog="otel-lambda-processor", description="OpenTelemetry span processing for AWS Lambda"
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="run the local demo and print where the time goes")
+    demo_parser = commands.add_parser(
+        "demo", help="run the local demo and print where the time goes"
+    )
+    demo_parser.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="also draw one invocation per setup (PNG or SVG; needs [plot])",
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
         from .demo import main as demo
 
-        return demo()
+        try:
+            return demo(plot=args.plot)
+        except KeyboardInterrupt:  # every process was stopped on the way out
+            return 130
     return 2  # pragma: no cover - argparse rejects unknown commands first
 
 

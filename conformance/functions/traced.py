@@ -35,6 +35,8 @@ tracer = provider.get_tracer("conformance")
 def handler(event, context):
     started = time.perf_counter()
     event = event or {}
+    if event.get("report"):  # the harness asks for the books; no span of its own
+        return {"dropped": processor.dropped_spans}
     request = context.aws_request_id
     with tracer.start_as_current_span("handler", attributes={"request": request}):
         for i in range(int(event.get("spans", 1)) - 1):

@@ -150,6 +150,7 @@ class LambdaEmulator:
         self._launch_env: dict[str, str] = {}
         self._cwd: str | None = None
         self._output: list[str] = []
+        self._reader: threading.Thread | None = None
         self._stopped = False
         self.resets = 0
         #: Refuse registration with 403 ``Extension.RegistrationClosed`` (as after a lost race).
@@ -249,13 +250,22 @@ class LambdaEmulator:
             stdin=subprocess.DEVNULL,
         )
         process = self._process
-        threading.Thread(target=self._collect_output, args=(process,), daemon=True).start()
+        self._reader = threading.Thread(target=self._collect_output, args=(process,), daemon=True)
+        self._reader.start()
 
     def _collect_output(self, process: subprocess.Popen[bytes]) -> None:
         assert process.stdout is not None
         for line in process.stdout:
             with self._cond:
                 self._output.append(line.decode("utf-8", "replace").rstrip("\n"))
+
+    def wait_output(self, timeout: float = 5.0) -> bool:
+        """After the runtime process ended: wait until all it wrote has been read."""
+        reader = self._reader
+        if reader is None:
+            return True
+        reader.join(timeout)
+        return not reader.is_alive()
 
     @property
     def output(self) -> str:
