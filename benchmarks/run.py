@@ -69,6 +69,15 @@ def per_call_ns(fn: Callable[[Any], None], arg: Any, calls: int) -> float:
         gc.enable()
 
 
+def lambda_otel_lite(maxlen: int) -> SpanProcessor | None:
+    """lambda-otel-lite's processor, where it is installed (it needs Python 3.12+)."""
+    try:
+        from lambda_otel_lite.processor import LambdaSpanProcessor as LiteProcessor
+    except ImportError:
+        return None
+    return LiteProcessor(NullExporter(), max_queue_size=maxlen)  # type: ignore[no-any-return]
+
+
 def one_span() -> ReadableSpan:
     provider = TracerProvider(shutdown_on_exit=False)
     span = provider.get_tracer("bench").start_span("span", attributes={"k": "v"})
@@ -104,6 +113,8 @@ def bench_on_end(rounds: int, calls: int) -> dict[str, dict[str, list[float]]]:
             ),
             fill,
         )
+        if lambda_otel_lite(1) is not None:
+            measure("lambda-otel-lite", lambda cap=cap: lambda_otel_lite(cap), fill)  # type: ignore[arg-type, return-value]
         measure(
             "BatchSpanProcessor",
             lambda cap=cap: BatchSpanProcessor(
@@ -133,6 +144,8 @@ def bench_whole_span(rounds: int, spans: int) -> dict[str, list[float]]:
         ),
         "BatchSpanProcessor": lambda: BatchSpanProcessor(NullExporter(), max_queue_size=cap),
     }
+    if lambda_otel_lite(1) is not None:
+        setups["lambda-otel-lite"] = lambda: lambda_otel_lite(cap)
 
     def one(tracer: Any) -> None:
         with tracer.start_as_current_span("s"):
@@ -490,6 +503,21 @@ def main() -> None:
             f"{fmt(bsp, 'ns')} | {ratio(ours, bsp):.2f}× | ≤ 0.35× |"
         )
     over = whole
+    for state in ("not full", "full"):
+        if "lambda-otel-lite" in on_end:
+            lite = on_end["lambda-otel-lite"][state]
+            ours = on_end["LambdaSpanProcessor"][state]
+            lines.append(
+                f"| `on_end`, buffer {state} | {fmt(ours, 'ns')} | lambda-otel-lite "
+                f"{fmt(lite, 'ns')} | {ratio(ours, lite):.2f}× | — |"
+            )
+    if "lambda-otel-lite" in over:
+        lines.append(
+            f"| span overhead (`start_as_current_span`) | "
+            f"{fmt(over['LambdaSpanProcessor'], 'ns')} | lambda-otel-lite "
+            f"{fmt(over['lambda-otel-lite'], 'ns')} | "
+            f"{ratio(over['LambdaSpanProcessor'], over['lambda-otel-lite']):.2f}× | — |"
+        )
     lines.append(
         f"| span overhead (`start_as_current_span`) | {fmt(over['LambdaSpanProcessor'], 'ns')} | "
         f"deque {fmt(over['deque'], 'ns')} | "

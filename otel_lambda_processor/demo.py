@@ -15,6 +15,7 @@ import sys
 from typing import NamedTuple
 
 from .testing import (
+    InvocationRecord,
     LambdaEmulator,
     OTLPReceiver,
     ReceivedSpan,
@@ -126,11 +127,9 @@ def _run(setup: Setup, command: object, receiver: OTLPReceiver, batch: OTLPRecei
     )
 
 
-def _timeline(record: object, request_id: str, receiver: OTLPReceiver) -> Timeline | None:
-    started = getattr(record, "started", None)
-    response = getattr(record, "response", None)
-    ended = getattr(record, "ended", None)
-    if started is None or response is None or ended is None:
+def _timeline(record: InvocationRecord, request_id: str, receiver: OTLPReceiver) -> Timeline | None:
+    started, response, ended = record.started, record.response, record.ended
+    if response is None or ended is None:
         return None
     arrivals = sorted(
         {

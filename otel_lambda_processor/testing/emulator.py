@@ -21,8 +21,10 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, NamedTuple
+
+from ._server import QuietServer as _QuietServer
 
 RUNTIME_PREFIX = "/2018-06-01/runtime"
 EXTENSION_PREFIX = "/2020-01-01/extension"
@@ -174,7 +176,7 @@ class LambdaEmulator:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._server_thread = threading.Thread(
             target=self._server.serve_forever, name="lambda-emulator", daemon=True
