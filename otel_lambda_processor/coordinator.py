@@ -194,7 +194,6 @@ class Coordinator:
         self._hooked = False
         self._runtime_invocation: tuple[str, int | None] | None = None
         self._sigterm: SigtermWatcher | None = None
-        self.api_requests = 0
 
     # -- start --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -214,7 +213,6 @@ class Coordinator:
     def _register(self, runtime_api: str, events: list[str]) -> None:
         try:
             self._api = ExtensionsApi(runtime_api)
-            self.api_requests += 1
             self._identifier = self._api.register(events)
         except Exception as error:
             _logger.warning(
@@ -322,7 +320,6 @@ class Coordinator:
                 if self._machine.phase in (Phase.INIT, Phase.WAITING_NEXT):
                     self._machine.next_called()
             try:
-                self.api_requests += 1
                 event = self._api.next_event(self._identifier)
             except Exception as error:
                 delay = BACKOFF_FIRST if delay == 0 else min(delay * 2, BACKOFF_MAX)

@@ -59,7 +59,6 @@ class _Finished:
 
 
 DONE = _Finished(True)
-FAILED = _Finished(False)
 
 
 class ExportWorker:

@@ -30,9 +30,8 @@ RUNTIME_PREFIX = "/2018-06-01/runtime"
 EXTENSION_PREFIX = "/2020-01-01/extension"
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024  # Lambda's synchronous response payload limit
 MAX_EXTENSIONS = 10
-#: SIGTERM-to-SIGKILL grace for the runtime: with an internal extension, and with only external.
+#: SIGTERM-to-SIGKILL grace for the runtime when an internal extension is registered.
 GRACE_INTERNAL = 0.5
-GRACE_EXTERNAL = 0.3
 
 
 class Exchange(NamedTuple):
