@@ -43,6 +43,22 @@ class Row:
 RESULTS: list[Row] = []
 
 
+def launch_function(
+    emulator: LambdaEmulator, receiver: OTLPReceiver, handler: str, **env: str
+) -> None:
+    """Start ``handler`` (a module of ``functions/``) under AWS's runtime client; wait for init."""
+    emulator.launch(
+        awslambdaric_command(handler),
+        cwd=str(FUNCTIONS),
+        env={
+            "TEST_OTLP_ENDPOINT": receiver.endpoint,
+            "PYTHONPATH": os.pathsep.join(sys.path),
+            **env,
+        },
+    )
+    assert emulator.wait_ready(30), emulator.output
+
+
 @dataclass
 class FunctionRun:
     """One execution environment running ``traced.handler`` in one mode."""

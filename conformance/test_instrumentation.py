@@ -4,15 +4,12 @@ export still happens after the response, and no span is lost."""
 
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
 
-from otel_lambda_processor.testing import LambdaEmulator, OTLPReceiver, awslambdaric_command
+from otel_lambda_processor.testing import LambdaEmulator, OTLPReceiver
 
 from .conftest import needs_awslambdaric
-from .harness import FUNCTIONS, RESULTS, Row
+from .harness import RESULTS, Row, launch_function
 
 pytestmark = needs_awslambdaric
 
@@ -23,16 +20,9 @@ def test_the_instrumentations_force_flush_waits_for_nothing_and_loses_nothing(
     pytest.importorskip("opentelemetry.instrumentation.aws_lambda")
     receiver.latency = 0.2  # an export the caller would notice if it had to wait for it
     with LambdaEmulator(handler="instrumented.handler") as emulator:
-        emulator.launch(
-            awslambdaric_command("instrumented.handler"),
-            cwd=str(FUNCTIONS),
-            env={
-                "TEST_OTLP_ENDPOINT": receiver.endpoint,
-                "LAMBDA_EXTENSION_SPAN_PROCESSOR_MODE": "async",
-                "PYTHONPATH": os.pathsep.join(sys.path),
-            },
+        launch_function(
+            emulator, receiver, "instrumented.handler", LAMBDA_EXTENSION_SPAN_PROCESSOR_MODE="async"
         )
-        assert emulator.wait_ready(30), emulator.output
         results = []
         for _ in range(4):
             results.append(emulator.invoke({"spans": 3}))

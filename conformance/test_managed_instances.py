@@ -3,30 +3,21 @@ before importing the handler; invocations overlap and the environment never free
 
 from __future__ import annotations
 
-import os
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from otel_lambda_processor.testing import LambdaEmulator, OTLPReceiver, awslambdaric_command
+from otel_lambda_processor.testing import LambdaEmulator, OTLPReceiver
 
 from .conftest import needs_awslambdaric
-from .harness import FUNCTIONS, RESULTS, Row
+from .harness import RESULTS, Row, launch_function
 
 pytestmark = needs_awslambdaric
 
 
 def test_every_invocation_is_exported_once_and_nothing_registers(receiver: OTLPReceiver) -> None:
     with LambdaEmulator(handler="traced.handler", max_concurrency=3, timeout=10) as emulator:
-        emulator.launch(
-            awslambdaric_command("traced.handler"),
-            cwd=str(FUNCTIONS),
-            env={
-                "TEST_OTLP_ENDPOINT": receiver.endpoint,
-                "LAMBDA_EXTENSION_SPAN_PROCESSOR_MODE": "async",
-                "PYTHONPATH": os.pathsep.join(sys.path),
-            },
+        launch_function(
+            emulator, receiver, "traced.handler", LAMBDA_EXTENSION_SPAN_PROCESSOR_MODE="async"
         )
-        assert emulator.wait_ready(30), emulator.output
         with ThreadPoolExecutor(max_workers=6) as pool:
             results = list(
                 pool.map(lambda _: emulator.invoke({"spans": 5, "sleep": 0.2}), range(18))

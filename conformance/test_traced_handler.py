@@ -3,13 +3,10 @@ sees one invocation span per call, parent of the handler's spans, with the FaaS 
 
 from __future__ import annotations
 
-import os
-import sys
-
-from otel_lambda_processor.testing import LambdaEmulator, OTLPReceiver, awslambdaric_command
+from otel_lambda_processor.testing import LambdaEmulator, OTLPReceiver
 
 from .conftest import needs_awslambdaric
-from .harness import FUNCTIONS, RESULTS, Row
+from .harness import RESULTS, Row, launch_function
 
 pytestmark = needs_awslambdaric
 
@@ -27,12 +24,7 @@ def test_invocation_spans_parent_the_handlers_spans_with_faas_attributes(
     receiver: OTLPReceiver,
 ) -> None:
     with LambdaEmulator(handler="decorated.handler", memory_mb=256) as emulator:
-        emulator.launch(
-            awslambdaric_command("decorated.handler"),
-            cwd=str(FUNCTIONS),
-            env={"TEST_OTLP_ENDPOINT": receiver.endpoint, "PYTHONPATH": os.pathsep.join(sys.path)},
-        )
-        assert emulator.wait_ready(30), emulator.output
+        launch_function(emulator, receiver, "decorated.handler")
         results = [emulator.invoke(API_V2) for _ in range(2)]
         assert [r.payload for r in results] == [{"statusCode": "200", "body": "ok"}] * 2
         assert emulator.wait_idle(10)
