@@ -44,11 +44,18 @@ RESULTS: list[Row] = []
 
 
 def launch_function(
-    emulator: LambdaEmulator, receiver: OTLPReceiver, handler: str, **env: str
+    emulator: LambdaEmulator,
+    receiver: OTLPReceiver,
+    handler: str,
+    *,
+    runtime: str = "awslambdaric",
+    **env: str,
 ) -> None:
-    """Start ``handler`` (a module of ``functions/``) under AWS's runtime client; wait for init."""
+    """Start ``handler`` (a module of ``functions/``) under AWS's runtime client, or our minimal
+    runtime loop, and wait for init."""
+    command = awslambdaric_command if runtime == "awslambdaric" else minimal_runtime_command
     emulator.launch(
-        awslambdaric_command(handler),
+        command(handler),
         cwd=str(FUNCTIONS),
         env={
             "TEST_OTLP_ENDPOINT": receiver.endpoint,
@@ -71,18 +78,14 @@ class FunctionRun:
     reports: set[str] = field(default_factory=set)  # invocations that only read the books
 
     def launch(self, *, runtime: str = "awslambdaric", **env: str) -> None:
-        command = awslambdaric_command if runtime == "awslambdaric" else minimal_runtime_command
-        self.emulator.launch(
-            command("traced.handler"),
-            cwd=str(FUNCTIONS),
-            env={
-                "TEST_OTLP_ENDPOINT": self.receiver.endpoint,
-                "LAMBDA_EXTENSION_SPAN_PROCESSOR_MODE": self.mode,
-                "PYTHONPATH": os.pathsep.join(sys.path),
-                **env,
-            },
+        launch_function(
+            self.emulator,
+            self.receiver,
+            "traced.handler",
+            runtime=runtime,
+            LAMBDA_EXTENSION_SPAN_PROCESSOR_MODE=self.mode,
+            **env,
         )
-        assert self.emulator.wait_ready(30), self.emulator.output
 
     def invoke(self, spans: int = 1, **event: Any) -> InvokeResult:
         result = self.emulator.invoke({"spans": spans, **event})

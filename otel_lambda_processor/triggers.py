@@ -218,6 +218,28 @@ def _single(values: list[str | None]) -> str | None:
     return distinct.pop() if len(distinct) == 1 else None
 
 
+def _consumer(
+    system: str,
+    destination: str | None,
+    count: int,
+    message_id: Any,
+    links: Sequence[Link] = (),
+) -> TriggerSpan:
+    """A messaging batch being processed: SQS and SNS share these conventions."""
+    attributes: dict[str, AttributeValue] = {
+        "messaging.system": system,
+        "messaging.operation.type": "process",
+        "messaging.operation.name": "process",
+        "messaging.batch.message_count": count,
+    }
+    if destination:
+        attributes["messaging.destination.name"] = destination
+    if count == 1 and _str(message_id):
+        attributes["messaging.message.id"] = message_id
+    name = f"process {destination}" if destination else "process"
+    return TriggerSpan(PUBSUB, name, SpanKind.CONSUMER, attributes, None, links)
+
+
 def _sqs(records: list[dict[str, Any]], max_links: int) -> TriggerSpan:
     links: list[Link] = []
     for record in records:
@@ -230,35 +252,13 @@ def _sqs(records: list[dict[str, Any]], max_links: int) -> TriggerSpan:
         if context is not None:
             links.append(Link(context))
     queue = _single([_name_from_arn(r.get("eventSourceARN")) for r in records])
-    attributes: dict[str, AttributeValue] = {
-        "messaging.system": "aws_sqs",
-        "messaging.operation.type": "process",
-        "messaging.operation.name": "process",
-        "messaging.batch.message_count": len(records),
-    }
-    if queue:
-        attributes["messaging.destination.name"] = queue
-    if len(records) == 1 and _str(records[0].get("messageId")):
-        attributes["messaging.message.id"] = records[0]["messageId"]
-    name = f"process {queue}" if queue else "process"
-    return TriggerSpan(PUBSUB, name, SpanKind.CONSUMER, attributes, None, links)
+    return _consumer("aws_sqs", queue, len(records), records[0].get("messageId"), links)
 
 
 def _sns(records: list[dict[str, Any]]) -> TriggerSpan:
     messages = [_dict(r.get("Sns")) for r in records]
     topic = _single([_name_from_arn(m.get("TopicArn")) for m in messages])
-    attributes: dict[str, AttributeValue] = {
-        "messaging.system": "aws.sns",
-        "messaging.operation.type": "process",
-        "messaging.operation.name": "process",
-        "messaging.batch.message_count": len(records),
-    }
-    if topic:
-        attributes["messaging.destination.name"] = topic
-    if len(messages) == 1 and _str(messages[0].get("MessageId")):
-        attributes["messaging.message.id"] = messages[0]["MessageId"]
-    name = f"process {topic}" if topic else "process"
-    return TriggerSpan(PUBSUB, name, SpanKind.CONSUMER, attributes)
+    return _consumer("aws.sns", topic, len(records), messages[0].get("MessageId"))
 
 
 def _kinesis(records: list[dict[str, Any]]) -> TriggerSpan:

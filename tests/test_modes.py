@@ -52,11 +52,9 @@ def test_sync_waits_no_longer_than_the_invocation_deadline(
     provider: TracerProvider, receiver: OTLPReceiver
 ) -> None:
     make(provider, OTLPSpanExporter(endpoint=receiver.endpoint, timeout=20), mode="sync")
-    HUB.set_driver(RecordingDriver(export_follows=False, freezes=True))
-    HUB.publish(InvocationStarted("req-1", deadline=time.monotonic() + 0.3))
-    HUB.set_driver(
-        RecordingDriver(export_follows=False, freezes=True, deadline=time.monotonic() + 0.3)
-    )
+    deadline = time.monotonic() + 0.3
+    HUB.set_driver(RecordingDriver(export_follows=False, freezes=True, deadline=deadline))
+    HUB.publish(InvocationStarted("req-1", deadline=deadline))
     end_spans(provider, 2)
     receiver.inject(Fault(hang=20))
     started = time.monotonic()
