@@ -60,6 +60,23 @@ BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 
 
+def _read_bounded(response: Any) -> bytes | None:
+    """The body, or None when it is (or says it is) larger than MAX_RESPONSE_BYTES.
+
+    An oversized answer is refused on its Content-Length before any of it is read, and its
+    connection is closed rather than pooled, so unread bytes never reach the next request.
+    """
+    declared = response.headers.get("Content-Length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+        response.close()
+        return None
+    data: bytes = response.read(MAX_RESPONSE_BYTES + 1)
+    if len(data) > MAX_RESPONSE_BYTES:
+        response.close()
+        return None
+    return data
+
+
 class ExtensionsApiError(Exception):
     """The Extensions API refused or failed a call."""
 
@@ -112,14 +129,14 @@ class ExtensionsApi:
                 preload_content=False,
             )
             try:
-                data = response.read(MAX_RESPONSE_BYTES + 1)
+                data = _read_bounded(response)
             finally:
                 response.release_conn()
         except self._urllib3.exceptions.HTTPError as error:
             raise ExtensionsApiError(f"{method} {path} failed: {error}") from None
         finally:
             detach(token)
-        if len(data) > MAX_RESPONSE_BYTES:
+        if data is None:
             raise ExtensionsApiError(f"{method} {path}: response larger than {MAX_RESPONSE_BYTES}")
         try:
             payload = json.loads(data) if data else None

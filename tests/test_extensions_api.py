@@ -129,15 +129,31 @@ def test_a_response_to_the_wrong_request_id_is_a_400(emulator: LambdaEmulator) -
     assert response.status == 400 and body["errorType"] == "InvalidRequestID"
 
 
-def test_oversized_answers_are_refused_not_read_whole() -> None:
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_oversized_answers_are_refused_not_read_whole(declared: bool) -> None:
     class Huge(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
         def do_POST(self) -> None:
-            data = b"x" * (2 * 1024 * 1024)
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self.send_response(200)
             self.send_header("Lambda-Extension-Identifier", "id")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            chunk = b"x" * 65536
+            try:
+                if declared:
+                    self.send_header("Content-Length", str(32 * len(chunk)))
+                    self.end_headers()
+                    for _ in range(32):
+                        self.wfile.write(chunk)
+                else:
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for _ in range(32):
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.write(b"0\r\n\r\n")
+            except OSError:
+                pass  # the client hung up early: what the test wants
+            self.close_connection = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as official
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.span import TraceState
 
@@ -187,6 +188,19 @@ attribute_values = json_leaf | st.lists(
 attribute_maps = st.dictionaries(st.text(max_size=8), attribute_values, max_size=6)
 
 
+class DrawnIds(IdGenerator):
+    """Trace and span ids drawn by hypothesis, so they shrink and replay like the rest."""
+
+    def __init__(self, draw: st.DrawFn) -> None:
+        self._draw = draw
+
+    def generate_trace_id(self) -> int:
+        return self._draw(st.integers(1, 2**128 - 1))
+
+    def generate_span_id(self) -> int:
+        return self._draw(st.integers(1, 2**64 - 1))
+
+
 @st.composite
 def span_batches(draw: st.DrawFn) -> list[ReadableSpan]:
     resources = [
@@ -195,7 +209,9 @@ def span_batches(draw: st.DrawFn) -> list[ReadableSpan]:
     ]
     spans = []
     for _ in range(draw(st.integers(0, 8))):
-        provider = TracerProvider(resource=draw(st.sampled_from(resources)))
+        provider = TracerProvider(
+            resource=draw(st.sampled_from(resources)), id_generator=DrawnIds(draw)
+        )
         tracer = provider.get_tracer(
             draw(st.sampled_from(["a", "b", ""])), draw(st.sampled_from([None, "1"]))
         )
