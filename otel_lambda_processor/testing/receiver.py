@@ -72,6 +72,8 @@ class ReceivedRequest:
     span_count: int
     status: int | None
     headers: dict[str, str] = field(default_factory=dict)
+    #: The body as it arrived (still compressed), when the receiver keeps bodies.
+    body: bytes = b""
 
 
 def _any_value(value: Any) -> Any:
@@ -92,12 +94,13 @@ class OTLPReceiver:
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`. :attr:`endpoint` is the
     URL to give ``OTLPSpanExporter(endpoint=...)``. ``latency`` delays every answer, as a
-    collector across a network would.
+    collector across a network would. ``keep_bodies`` keeps each request's raw body.
     """
 
-    def __init__(self, port: int = 0, *, latency: float = 0.0) -> None:
+    def __init__(self, port: int = 0, *, latency: float = 0.0, keep_bodies: bool = False) -> None:
         #: Seconds every request waits before it is answered: a collector across a network.
         self.latency = latency
+        self.keep_bodies = keep_bodies
         self._lock = threading.Condition()
         self._spans: list[ReceivedSpan] = []
         self._requests: list[ReceivedRequest] = []
@@ -203,23 +206,24 @@ class OTLPReceiver:
         with self._lock:
             fault = self._faults.popleft() if self._faults else None
         headers = {k.lower(): v for k, v in http.headers.items()}
+        kept = body if self.keep_bodies else b""
         if self.latency > 0:
             time.sleep(self.latency)
         if fault is not None and fault.hang is not None:
             self._release.wait(fault.hang)
         if fault is not None and fault.close:
-            self._record(ReceivedRequest(arrived, 0, None, headers), [])
+            self._record(ReceivedRequest(arrived, 0, None, headers, kept), [])
             http.close_connection = True
             http.connection.close()
             return
         if fault is not None and fault.status is not None and fault.status != 200:
-            self._record(ReceivedRequest(arrived, 0, fault.status, headers), [])
+            self._record(ReceivedRequest(arrived, 0, fault.status, headers, kept), [])
             self._answer(http, fault.status, b"")
             return
         try:
             request = ExportTraceServiceRequest.FromString(_decompress(http, body))
         except Exception:
-            self._record(ReceivedRequest(arrived, 0, 400, headers), [])
+            self._record(ReceivedRequest(arrived, 0, 400, headers, kept), [])
             self._answer(http, 400, b"")
             return
         spans = [
@@ -228,7 +232,7 @@ class OTLPReceiver:
             for ss in rs.scope_spans
             for span in ss.spans
         ]
-        self._record(ReceivedRequest(arrived, len(spans), 200, headers), spans)
+        self._record(ReceivedRequest(arrived, len(spans), 200, headers, kept), spans)
         self._answer(http, 200, ExportTraceServiceResponse().SerializeToString())
 
     def _record(self, request: ReceivedRequest, spans: list[ReceivedSpan]) -> None:

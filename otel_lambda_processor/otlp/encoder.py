@@ -4,8 +4,10 @@ as ``encode_spans(spans).SerializeToString()`` of the official encoder.
 The official encoder builds a protobuf object per span, attribute and value and then serialises
 them; on Lambda that is most of the billed flush time. Here each message is written as bytes,
 fields in field-number order with proto3's rules for defaults, and what repeats (resources,
-scopes, attribute key/value pairs) is encoded once. Only the SDK's public span API is read. A
-batch holding anything but SDK ``ReadableSpan`` objects goes to the official encoder unchanged.
+scopes, attribute key/value pairs) is encoded once. Span fields are read from the SDK's private
+attributes only after an import-time check on a real span that they give what the public API
+gives; otherwise through the public API. A batch holding anything but SDK ``ReadableSpan``
+objects goes to the official encoder unchanged.
 """
 
 from __future__ import annotations
