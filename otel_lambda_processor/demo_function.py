@@ -1,8 +1,9 @@
 """The example function the demo runs under the emulator; DEMO_SETUP picks its telemetry.
 
 ``sync``/``async``: a LambdaSpanProcessor in that mode. ``finalize+batch``: a LambdaSpanProcessor
-in finalize mode beside a BatchSpanProcessor (to DEMO_BATCH_ENDPOINT). ``batch+flush``: the usual
-setup, a BatchSpanProcessor and ``force_flush()`` at the end of the handler.
+in finalize mode beside a BatchSpanProcessor (to DEMO_BATCH_ENDPOINT); these export through our
+OTLP/HTTP exporter. ``batch+flush``: the usual setup, a BatchSpanProcessor with the official
+OTLP/HTTP exporter and ``force_flush()`` at the end of the handler.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import time
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.exporter.otlp.proto.http import trace_exporter as official
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from . import LambdaSpanProcessor, lambda_resource, traced_handler
+from .otlp import OTLPSpanExporter
 
 SETUP = os.environ.get("DEMO_SETUP", "async")
 ENDPOINT = os.environ.get("DEMO_OTLP_ENDPOINT", "http://127.0.0.1:4318/v1/traces")
@@ -31,7 +33,8 @@ elif SETUP == "finalize+batch":
     batch = OTLPSpanExporter(endpoint=os.environ.get("DEMO_BATCH_ENDPOINT", ENDPOINT))
     provider.add_span_processor(BatchSpanProcessor(batch))
 else:
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=ENDPOINT)))
+    usual = official.OTLPSpanExporter(endpoint=ENDPOINT)
+    provider.add_span_processor(BatchSpanProcessor(usual))
 trace.set_tracer_provider(provider)
 tracer = provider.get_tracer("demo")
 

@@ -205,6 +205,11 @@ class LambdaSpanProcessor(SpanProcessor):
         return self._mode
 
     @property
+    def span_exporter(self) -> SpanExporter:
+        """The exporter it hands batches to (as on the SDK's ``SimpleSpanProcessor``)."""
+        return self._exporter
+
+    @property
     def settings(self) -> ProcessorSettings:
         """Every setting in effect, after validation."""
         return self._settings

@@ -22,6 +22,8 @@ SCRIPT = textwrap.dedent(
     provider = trace.get_tracer_provider()
     kinds = [type(p).__name__ for p in provider._active_span_processor._span_processors]
     print("processors:", kinds)
+    exporter = provider._active_span_processor._span_processors[0].span_exporter
+    print("exporter:", type(exporter).__module__, exporter.uses_fast_encoder)
     print("sampler:", type(provider.sampler).__name__)
     print("service:", provider.resource.attributes.get("service.name"))
     print("memory:", provider.resource.attributes.get("faas.max_memory"))
@@ -52,6 +54,7 @@ def test_opentelemetry_instrument_uses_the_lambda_span_processor(
             "OTEL_METRICS_EXPORTER": "none",
             "OTEL_LOGS_EXPORTER": "none",
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": receiver.endpoint,
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "gzip",
             "OTEL_TRACES_SAMPLER": "traceidratio",
             "OTEL_TRACES_SAMPLER_ARG": "1.0",
             "LAMBDA_EXTENSION_SPAN_PROCESSOR_MODE": "sync",
@@ -70,7 +73,9 @@ def test_opentelemetry_instrument_uses_the_lambda_span_processor(
     )
     assert result.returncode == 0, result.stderr
     assert "processors: ['LambdaSpanProcessor']" in result.stdout, result.stdout + result.stderr
+    assert "exporter: otel_lambda_processor.otlp.exporter True" in result.stdout
     assert "sampler: TraceIdRatioBased" in result.stdout, "OTEL_TRACES_SAMPLER still applies"
     assert f"service: {service_name or 'orders'}" in result.stdout
     assert f"memory: {128 * 1024 * 1024}" in result.stdout
     assert receiver.span_names() == ["configured"]
+    assert receiver.requests[0].headers["content-encoding"] == "gzip"
