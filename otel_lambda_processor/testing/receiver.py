@@ -226,12 +226,12 @@ class OTLPReceiver:
             self._record(ReceivedRequest(arrived, 0, 400, headers, kept), [])
             self._answer(http, 400, b"")
             return
-        spans = [
-            ReceivedSpan(span, _attributes(rs.resource.attributes), ss.scope.name, arrived)
-            for rs in request.resource_spans
-            for ss in rs.scope_spans
-            for span in ss.spans
-        ]
+        spans = []
+        for rs in request.resource_spans:
+            resource = _attributes(rs.resource.attributes)  # once per resource, shared
+            for ss in rs.scope_spans:
+                scope = ss.scope.name
+                spans += [ReceivedSpan(span, resource, scope, arrived) for span in ss.spans]
         self._record(ReceivedRequest(arrived, len(spans), 200, headers, kept), spans)
         self._answer(http, 200, ExportTraceServiceResponse().SerializeToString())
 
