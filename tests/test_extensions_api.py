@@ -117,6 +117,35 @@ def test_next_event_delivers_invoke_with_deadline_request_id_and_tracing(
     }
 
 
+def test_a_second_next_while_one_is_held_is_refused(emulator: LambdaEmulator) -> None:
+    identifier = ExtensionsApi(emulator.runtime_api).register(["INVOKE"])
+    answers: list[tuple[int, str]] = []
+    answered = threading.Condition()
+
+    def next_event() -> None:
+        connection = http.client.HTTPConnection(emulator.runtime_api, timeout=30)
+        try:
+            connection.request(
+                "GET",
+                "/2020-01-01/extension/event/next",
+                headers={"Lambda-Extension-Identifier": identifier},
+            )
+            response = connection.getresponse()
+            body = json.loads(response.read() or b"{}")
+        except (OSError, http.client.HTTPException):
+            return  # the held one, cut off when the emulator stops
+        with answered:
+            answers.append((response.status, body.get("errorType", "")))
+            answered.notify_all()
+
+    for _ in range(2):
+        threading.Thread(target=next_event, daemon=True).start()
+    with answered:
+        assert answered.wait_for(lambda: answers, timeout=10)
+    # Whichever came second was refused; the first is still held, waiting for an event.
+    assert answers == [(403, "Extension.InvalidExtensionState")]
+
+
 def test_an_unknown_identifier_is_refused(emulator: LambdaEmulator) -> None:
     api = ExtensionsApi(emulator.runtime_api)
     with pytest.raises(ExtensionsApiError) as caught:

@@ -87,6 +87,7 @@ class _Extension:
         self.events = events
         self.called_next = False
         self.failed = False
+        self.waiting = False  # a /event/next of this extension is being held open
         self.queue: deque[dict[str, Any]] = deque()
 
 
@@ -673,6 +674,21 @@ class LambdaEmulator:
         return self._send(http, 200, reply, {"Lambda-Extension-Identifier": ext.id})
 
     def _event_next(self, http: BaseHTTPRequestHandler, ext: _Extension) -> tuple[int, str | None]:
+        with self._cond:
+            if ext.waiting:  # as Lambda: one held /event/next per extension at a time
+                return self._error(
+                    http, 403, "Extension.InvalidExtensionState", "already waiting for an event"
+                ), None
+            ext.waiting = True
+        try:
+            return self._wait_for_event(http, ext)
+        finally:
+            with self._cond:
+                ext.waiting = False
+
+    def _wait_for_event(
+        self, http: BaseHTTPRequestHandler, ext: _Extension
+    ) -> tuple[int, str | None]:
         with self._cond:
             generation = self._generation
             ext.called_next = True

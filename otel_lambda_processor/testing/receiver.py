@@ -103,6 +103,8 @@ class OTLPReceiver:
         self.keep_bodies = keep_bodies
         self._lock = threading.Condition()
         self._spans: list[ReceivedSpan] = []
+        self._undecoded: list[tuple[Any, float]] = []  # (request, arrival) not yet unpacked
+        self._span_count = 0
         self._requests: list[ReceivedRequest] = []
         self._faults: deque[Fault] = deque()
         self._release = threading.Event()
@@ -168,6 +170,9 @@ class OTLPReceiver:
     @property
     def spans(self) -> list[ReceivedSpan]:
         with self._lock:
+            for request, arrived in self._undecoded:
+                self._spans += _received_spans(request, arrived)
+            self._undecoded.clear()
             return list(self._spans)
 
     @property
@@ -182,7 +187,7 @@ class OTLPReceiver:
         """Block until at least ``count`` spans have been accepted, or ``timeout`` seconds."""
         end = time.monotonic() + timeout
         with self._lock:
-            while len(self._spans) < count:
+            while self._span_count < count:
                 left = end - time.monotonic()
                 if left <= 0:
                     return False
@@ -192,6 +197,8 @@ class OTLPReceiver:
     def reset(self) -> None:
         with self._lock:
             self._spans.clear()
+            self._undecoded.clear()
+            self._span_count = 0
             self._requests.clear()
             self._faults.clear()
 
@@ -212,33 +219,31 @@ class OTLPReceiver:
         if fault is not None and fault.hang is not None:
             self._release.wait(fault.hang)
         if fault is not None and fault.close:
-            self._record(ReceivedRequest(arrived, 0, None, headers, kept), [])
+            self._record(ReceivedRequest(arrived, 0, None, headers, kept))
             http.close_connection = True
             http.connection.close()
             return
         if fault is not None and fault.status is not None and fault.status != 200:
-            self._record(ReceivedRequest(arrived, 0, fault.status, headers, kept), [])
+            self._record(ReceivedRequest(arrived, 0, fault.status, headers, kept))
             self._answer(http, fault.status, b"")
             return
         try:
             request = ExportTraceServiceRequest.FromString(_decompress(http, body))
         except Exception:
-            self._record(ReceivedRequest(arrived, 0, 400, headers, kept), [])
+            self._record(ReceivedRequest(arrived, 0, 400, headers, kept))
             self._answer(http, 400, b"")
             return
-        spans = []
-        for rs in request.resource_spans:
-            resource = _attributes(rs.resource.attributes)  # once per resource, shared
-            for ss in rs.scope_spans:
-                scope = ss.scope.name
-                spans += [ReceivedSpan(span, resource, scope, arrived) for span in ss.spans]
-        self._record(ReceivedRequest(arrived, len(spans), 200, headers, kept), spans)
+        count = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+        self._record(ReceivedRequest(arrived, count, 200, headers, kept), (request, arrived))
         self._answer(http, 200, ExportTraceServiceResponse().SerializeToString())
 
-    def _record(self, request: ReceivedRequest, spans: list[ReceivedSpan]) -> None:
+    def _record(self, request: ReceivedRequest, accepted: tuple[Any, float] | None = None) -> None:
+        """Note a request; an accepted one's spans are unpacked when :attr:`spans` is read."""
         with self._lock:
             self._requests.append(request)
-            self._spans.extend(spans)
+            if accepted is not None:
+                self._undecoded.append(accepted)
+                self._span_count += request.span_count
             self._lock.notify_all()
 
     @staticmethod
@@ -248,6 +253,16 @@ class OTLPReceiver:
         http.send_header("Content-Length", str(len(body)))
         http.end_headers()
         http.wfile.write(body)
+
+
+def _received_spans(request: Any, arrived: float) -> list[ReceivedSpan]:
+    spans = []
+    for rs in request.resource_spans:
+        resource = _attributes(rs.resource.attributes)  # once per resource, shared
+        for ss in rs.scope_spans:
+            scope = ss.scope.name
+            spans += [ReceivedSpan(span, resource, scope, arrived) for span in ss.spans]
+    return spans
 
 
 def _decompress(http: BaseHTTPRequestHandler, body: bytes) -> bytes:
