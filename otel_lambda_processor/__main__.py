@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return demo(plot=args.plot)
         except KeyboardInterrupt:  # every process was stopped on the way out
+            print("demo interrupted; every process it started has been stopped", file=sys.stderr)
             return 130
     return 2  # pragma: no cover - argparse rejects unknown commands first
 
