@@ -765,10 +765,11 @@ def main() -> None:
         "",
         "Response latency under the local Lambda emulator (AWS's runtime client, real OTLP "
         "exporter to the local receiver): added = the setup's median minus the no-telemetry "
-        "median for the same span count; over floor = minus the deque floor's median (what "
-        "keeping the spans alive until the export costs the handler, mostly garbage collection, "
-        "is in the floor); post-response = how long the invocation stayed open after the "
-        "response (the export, billed but not waited for).",
+        "median for the same span count; over floor = minus the median of the deque floor, a "
+        "processor that only keeps the spans and drops them when the next invocation starts "
+        "(what keeping spans alive costs a handler, mostly garbage collection); post-response "
+        "= how long the invocation stayed open after the response (the export, billed but not "
+        "waited for).",
         "",
         "| setup | spans | response latency | added | over floor | post-response | goal |",
         "|---|---|---|---|---|---|---|",

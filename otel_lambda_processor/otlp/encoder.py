@@ -141,12 +141,7 @@ class _Attributes:
                 encoded_key = self._keys.get(key) or self._key(key)
                 if encoded_key is None:
                     continue
-                payload = encoded_key + b"\x12\x09\x21" + _pack_double(value)
-                encoded = (
-                    tag + _SMALL[len(payload)] + payload
-                    if len(payload) < 0x80
-                    else (_field(tag, payload))
-                )
+                encoded = _field(tag, encoded_key + b"\x12\x09\x21" + _pack_double(value))
             else:
                 encoded = self._pair(tag, key, value)
                 if encoded is None:
@@ -362,7 +357,8 @@ def _span(span: ReadableSpan, attributes: _Attributes) -> bytes:
         append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
     if name:
         append(_NAMES.field(name))
-    encoded_kind = _KIND_FIELD.get(kind)
+    encoded_kind = _KIND_FIELD.get(id(kind))  # by identity: enum members live forever, and
+    # hashing one is a Python-level call on Python 3.12
     append(encoded_kind if encoded_kind is not None else b"\x30" + _SMALL[_KIND[kind.value]])
     if start_time:
         append(b"\x39" + _pack_fixed64(start_time))
@@ -395,7 +391,7 @@ def _span(span: ReadableSpan, attributes: _Attributes) -> bytes:
             append(_field(b"\x6a", content))
     if dropped_links:
         append(b"\x70" + _varint(dropped_links))
-    encoded_status = _STATUS.get((status.status_code, status.description))
+    encoded_status = _STATUS.get((id(status.status_code), status.description))
     if encoded_status is None:
         encoded_status = _status(status)
     append(encoded_status)
@@ -411,14 +407,18 @@ def _status(status: Any) -> bytes:
     code = _STATUS_FIELD.get(status.status_code)
     content += code if code is not None else b"\x18" + _varint(status.status_code.value)
     encoded = _field(b"\x7a", content)
-    if len(_STATUS) < _CACHE_LIMIT and type(status.description) in (str, type(None)):
-        _STATUS[(status.status_code, status.description)] = encoded
+    cacheable = type(status.status_code) is StatusCode and type(status.description) in (
+        str,
+        None.__class__,
+    )
+    if cacheable and len(_STATUS) < _CACHE_LIMIT:  # members live forever: their ids stay theirs
+        _STATUS[(id(status.status_code), status.description)] = encoded
     return encoded
 
 
-_STATUS: dict[tuple[Any, Any], bytes] = {}
+_STATUS: dict[tuple[int, Any], bytes] = {}  # by the id of a StatusCode member and description
 _LOCAL_PARENT = b"\x85\x01" + _pack_fixed32(_HAS_IS_REMOTE)
-_KIND_FIELD = {kind: b"\x30" + _SMALL[_KIND[kind.value]] for kind in SpanKind}
+_KIND_FIELD = {id(kind): b"\x30" + _SMALL[_KIND[kind.value]] for kind in SpanKind}
 _STATUS_FIELD = {
     code: (b"\x18" + _varint(code.value) if code.value else b"") for code in StatusCode
 }
