@@ -635,7 +635,7 @@ def main() -> None:
     args = parser.parse_args()
     # Full buffers are the point of some runs here: their drop warnings are not news.
     logging.getLogger("otel_lambda_processor").setLevel(logging.ERROR)
-    logging.getLogger("opentelemetry.sdk.trace.export").setLevel(logging.ERROR)
+    logging.getLogger("opentelemetry.sdk._shared_internal").setLevel(logging.ERROR)  # BSP drops
     rounds = 3 if args.quick else 15
     calls = 20_000 if args.quick else 200_000
 
