@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -19,7 +19,22 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.span import TraceState
 
-from otel_lambda_processor.otlp import encode_spans
+from otel_lambda_processor.otlp import encode_spans, encoder
+from otel_lambda_processor.otlp.releases import untested_releases
+
+
+@pytest.fixture(autouse=True, scope="module", params=["private fields", "public API"])
+def span_reading(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test twice: spans read the fast way (where it is on) and through the public API."""
+    saved = encoder._FAST
+    encoder._FAST = saved and request.param == "private fields"
+    yield
+    encoder._FAST = saved
+
+
+def test_private_reads_are_on_for_the_tested_releases() -> None:
+    assert encoder._private_matches_public()
+    assert not untested_releases(), "installed releases outside TESTED_RELEASES"
 
 
 def same_bytes(spans: Sequence[ReadableSpan]) -> None:

@@ -8,6 +8,7 @@
 """
 
 from .encoder import encode_spans
-from .exporter import TESTED_RELEASES, OTLPSpanExporter
+from .exporter import OTLPSpanExporter
+from .releases import TESTED_RELEASES
 
 __all__ = ["TESTED_RELEASES", "OTLPSpanExporter", "encode_spans"]

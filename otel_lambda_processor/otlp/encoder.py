@@ -5,9 +5,9 @@ The official encoder builds a protobuf object per span, attribute and value and 
 them; on Lambda that is most of the billed flush time. Here each message is written as bytes,
 fields in field-number order with proto3's rules for defaults, and what repeats (resources,
 scopes, attribute key/value pairs) is encoded once. Span fields are read from the SDK's private
-attributes only after an import-time check on a real span that they give what the public API
-gives; otherwise through the public API. A batch holding anything but SDK ``ReadableSpan``
-objects goes to the official encoder unchanged.
+attributes only on a tested OpenTelemetry release (:mod:`.releases`) and after an import-time
+check on a real span that they give what the public API gives; otherwise through the public API.
+A batch holding anything but SDK ``ReadableSpan`` objects goes to the official encoder unchanged.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
+
+from .releases import untested_releases
 
 # The official encoder logs dropped attributes on this logger, with this message.
 _official_logger = logging.getLogger("opentelemetry.exporter.otlp.proto.common._internal")
@@ -290,7 +292,8 @@ def _private_matches_public() -> bool:
         return False
 
 
-_FAST = _private_matches_public()
+# Private reads only on a tested release, and only if they give what the public API gives.
+_FAST = not untested_releases() and _private_matches_public()
 
 
 def _fields(span: ReadableSpan) -> _Fields:

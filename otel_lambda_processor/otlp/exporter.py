@@ -19,7 +19,6 @@ import gzip
 import logging
 import zlib
 from collections.abc import Sequence
-from importlib import metadata
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as official
@@ -28,42 +27,13 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from .encoder import encode_spans
+from .releases import TESTED_RELEASES, untested_releases
 
 _logger = logging.getLogger(__name__)
 # The official exporter's logger: its messages keep their usual source.
 _official_logger = logging.getLogger(_official_module.__name__)
 
-# (major, minor) releases the fast path is tested against (tox: otel-lowest, otel-highest).
-TESTED_RELEASES = ((1, 45), (1, 45))
-_DISTRIBUTIONS = (
-    "opentelemetry-sdk",
-    "opentelemetry-exporter-otlp-proto-common",
-    "opentelemetry-exporter-otlp-proto-http",
-)
 DEFAULT_COMPRESSION_LEVEL = 1
-
-
-def _release(version: str) -> tuple[int, int] | None:
-    parts = version.split(".")
-    if len(parts) < 2 or not (parts[0].isdigit() and parts[1].isdigit()):
-        return None
-    return int(parts[0]), int(parts[1])
-
-
-@functools.cache
-def untested_releases() -> tuple[str, ...]:
-    """The installed OpenTelemetry distributions outside ``TESTED_RELEASES``, as name==version."""
-    low, high = TESTED_RELEASES
-    outside = []
-    for name in _DISTRIBUTIONS:
-        try:
-            version = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            version = "missing"
-        release = _release(version)
-        if release is None or not low <= release <= high:
-            outside.append(f"{name}=={version}")
-    return tuple(outside)
 
 
 # What export() uses of the official module beside the exporter; None where it is missing.
