@@ -224,7 +224,9 @@ def main(plot: str | None = None) -> int:
     print(
         f"otel-lambda-processor demo: {INVOCATIONS} invocations per setup, "
         f"{SPANS_PER_INVOCATION} spans each, collector latency {COLLECTOR_LATENCY * 1000:.0f} ms,\n"
-        f"the function run by {runtime} under the local Lambda emulator\n"
+        f"the function run by {runtime} under the local Lambda emulator,\n"
+        "exporting with otel_lambda_processor.otlp.OTLPSpanExporter (the usual setup: the\n"
+        "official OTLP/HTTP exporter)\n"
     )
     rows: list[Row] = []
     with OTLPReceiver(latency=COLLECTOR_LATENCY) as receiver, OTLPReceiver() as batch:
