@@ -312,7 +312,7 @@ def _flags(context: Any) -> bytes:
 
 
 class _Strings:
-    """A bounded cache of one length-delimited string field (span names, status)."""
+    """A bounded cache of one length-delimited string field (span names)."""
 
     def __init__(self, tag: bytes) -> None:
         self.tag = tag
