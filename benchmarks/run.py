@@ -522,7 +522,7 @@ def bench_response_latency(
                         ]
                         post.append(record[0].post_response or 0.0)
                         expected += count if setup in exporting else 0
-                        received = len(receiver.spans)
+                        received = receiver.span_count
                         if received != expected:
                             raise RuntimeError(
                                 f"{name}: {received} spans at the receiver after an invocation "

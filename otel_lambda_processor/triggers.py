@@ -104,17 +104,23 @@ def _query_from_parameters(parameters: Any) -> str | None:
     return "&".join(items) or None
 
 
+def _client(source_ip: Any, user_agent: Any, protocol: Any) -> dict[str, AttributeValue]:
+    """What API Gateway's request context says of the caller, as HTTP attributes."""
+    extra: dict[str, AttributeValue] = {}
+    if _str(source_ip):
+        extra["client.address"] = source_ip
+    if _str(user_agent):
+        extra["user_agent.original"] = user_agent
+    version = _protocol_version(protocol)
+    if version:
+        extra["network.protocol.version"] = version
+    return extra
+
+
 def _api_gateway_v1(event: Mapping[str, Any]) -> TriggerSpan:
     context = _dict(event.get("requestContext"))
     identity = _dict(context.get("identity"))
-    extra: dict[str, AttributeValue] = {}
-    if _str(identity.get("sourceIp")):
-        extra["client.address"] = identity["sourceIp"]
-    if _str(identity.get("userAgent")):
-        extra["user_agent.original"] = identity["userAgent"]
-    version = _protocol_version(context.get("protocol"))
-    if version:
-        extra["network.protocol.version"] = version
+    extra = _client(identity.get("sourceIp"), identity.get("userAgent"), context.get("protocol"))
     return _http_span(
         _str(event.get("httpMethod")),
         _str(event.get("resource")),
@@ -132,14 +138,7 @@ def _api_gateway_v2(event: Mapping[str, Any]) -> TriggerSpan:
     route = None
     if route_key and route_key != "$default":
         route = route_key.split(" ", 1)[1] if " " in route_key else route_key
-    extra: dict[str, AttributeValue] = {}
-    if _str(http.get("sourceIp")):
-        extra["client.address"] = http["sourceIp"]
-    if _str(http.get("userAgent")):
-        extra["user_agent.original"] = http["userAgent"]
-    version = _protocol_version(http.get("protocol"))
-    if version:
-        extra["network.protocol.version"] = version
+    extra = _client(http.get("sourceIp"), http.get("userAgent"), http.get("protocol"))
     return _http_span(
         _str(http.get("method")),
         route,

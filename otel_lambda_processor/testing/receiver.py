@@ -176,6 +176,12 @@ class OTLPReceiver:
             return list(self._spans)
 
     @property
+    def span_count(self) -> int:
+        """How many spans have been accepted, without unpacking them."""
+        with self._lock:
+            return self._span_count
+
+    @property
     def requests(self) -> list[ReceivedRequest]:
         with self._lock:
             return list(self._requests)
