@@ -6,6 +6,13 @@ ends last and must survive). The single consumer (the export thread) takes from 
 may put a failed batch back once. Evictions are never counted per item: they are derived,
 ``appended - (taken - put back) - buffered``, reading the append count before the length so the
 result can lag the truth for an append in progress but never exceeds it.
+
+A put-back batch waits beside the producers' deque, never in it: putting back can then never
+push out a span a producer is appending at the same moment. It is older than everything in the
+deque, so when the two together hold more than the capacity, the consumer's next call drops the
+excess from its old end: the ring keeps exactly the newest ``capacity`` items, as if the batch
+had been in front all along. Between a put-back and that next call the two may hold up to one
+batch more than the capacity.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ class SpanRing(Generic[T]):
             raise ValueError(f"capacity must be >= 1, got {capacity!r}")
         self.capacity = capacity
         self._items: deque[T] = deque(maxlen=capacity)
+        # Items put back once after a failed export, oldest first; they are never put back again.
+        self._retry: deque[T] = deque()
         # Advanced once per append (by producers) and once per read (under the lock): reading
         # the count is ``next()`` minus the number of earlier reads, with no lock on the producers.
         self._ticks = itertools.count()
@@ -34,9 +43,6 @@ class SpanRing(Generic[T]):
         self._taken = 0
         self._put_back = 0
         self._max_evicted = 0
-        # The oldest ``_retry_head`` items were put back after a failed export: never again.
-        self._retry_head = 0
-        self._evicted_at_mark = 0
         self._lock = threading.Lock()
         #: Producer path, step 1: add one item (overwrites the oldest when full).
         self.append: Callable[[T], None] = self._items.append
@@ -44,7 +50,8 @@ class SpanRing(Generic[T]):
         self.tick: Callable[[], int] = self._ticks.__next__
 
     def __len__(self) -> int:
-        return len(self._items)
+        """Items buffered (a put-back excess not yet dropped is not counted)."""
+        return min(self.capacity, len(self._items) + len(self._retry))
 
     def _appended_locked(self) -> int:
         value = next(self._ticks) - self._reads
@@ -53,7 +60,11 @@ class SpanRing(Generic[T]):
 
     def _evicted_locked(self) -> int:
         appended = self._appended_locked()  # before the length: see the module docstring
-        evicted = appended - (self._taken - self._put_back) - len(self._items)
+        # Put-back items are the oldest of all: what does not fit beside the deque goes first.
+        excess = len(self._retry) + len(self._items) - self.capacity
+        for _ in range(min(excess, len(self._retry))):
+            self._retry.popleft()
+        evicted = appended - (self._taken - self._put_back) - len(self._items) - len(self._retry)
         # Appends in progress can make the raw figure lag; never let it go backwards.
         if evicted > self._max_evicted:
             self._max_evicted = evicted
@@ -76,43 +87,34 @@ class SpanRing(Generic[T]):
         once (they must not be put back again).
         """
         with self._lock:
-            self._forget_evicted_retries_locked()
+            self._evicted_locked()
+            retry = self._retry
+            retried = min(limit, len(retry))
+            items = [retry.popleft() for _ in range(retried)]
             popleft = self._items.popleft
-            items: list[T] = []
-            for _ in range(min(limit, len(self._items))):
+            for _ in range(min(limit - retried, len(self._items))):
                 try:
                     items.append(popleft())
                 except IndexError:  # only this consumer removes; kept for safety
                     break
-            retried = min(self._retry_head, len(items))
-            self._retry_head -= retried
             self._taken += len(items)
             return items, retried
 
     def put_back(self, items: Sequence[T]) -> int:
-        """Return a failed batch as the oldest items, into free slots only.
+        """Return a failed batch as the oldest items, into the space free at this moment.
 
         The newest of ``items`` are kept when not all fit; a kept item is marked as retried.
         Returns how many were kept; the caller counts the rest as dropped.
         """
         with self._lock:
-            self._forget_evicted_retries_locked()
-            free = self.capacity - len(self._items)
-            keep = list(items[len(items) - free :]) if free < len(items) else list(items)
-            if free <= 0:
-                keep = []
-            self._items.extendleft(reversed(keep))
+            self._evicted_locked()
+            free = self.capacity - len(self._items) - len(self._retry)
+            keep = list(items[max(0, len(items) - free) :]) if free > 0 else []
+            self._retry.extendleft(reversed(keep))
             self._put_back += len(keep)
-            self._retry_head += len(keep)
             return len(keep)
-
-    def _forget_evicted_retries_locked(self) -> None:
-        # Evictions remove the oldest items, and retried ones are the oldest of all.
-        evicted = self._evicted_locked()
-        self._retry_head = max(0, self._retry_head - (evicted - self._evicted_at_mark))
-        self._evicted_at_mark = evicted
 
     def drain_all(self) -> list[T]:
         """Remove and return everything buffered (used at shutdown to account for leftovers)."""
-        items, _ = self.take(self.capacity)
+        items, _ = self.take(self.capacity + len(self._retry))
         return items

@@ -8,9 +8,10 @@ error and raises ``ValueError`` with the same information.
 The variables (the README's table says more, with what happens on a bad value):
 
 - ``LAMBDA_EXTENSION_SPAN_PROCESSOR_MODE``: ``sync``, ``async`` (default) or ``finalize``.
-- ``LAMBDA_SPAN_PROCESSOR_QUEUE_SIZE``: ring buffer capacity in spans (2048).
+- ``LAMBDA_SPAN_PROCESSOR_QUEUE_SIZE``: ring buffer capacity in spans (2048; 1 to 1,048,576).
 - ``LAMBDA_SPAN_PROCESSOR_BATCH_SIZE``: spans per ``export()`` call, at most the queue (512).
-- ``LAMBDA_SPAN_PROCESSOR_EXPORT_TIMEOUT``: bound on a flush in ms, 0 = deadline only (30000).
+- ``LAMBDA_SPAN_PROCESSOR_EXPORT_TIMEOUT``: bound on a flush in ms, 0 = deadline only (30000;
+  at most 3,600,000).
 - ``OTEL_SDK_DISABLED``: ``true`` means no registration, no threads, nothing exported.
 """
 
@@ -35,6 +36,9 @@ SDK_DISABLED_ENV = "OTEL_SDK_DISABLED"
 DEFAULT_QUEUE_SIZE = 2048
 DEFAULT_BATCH_SIZE = 512
 DEFAULT_EXPORT_TIMEOUT_MILLIS = 30_000
+#: Upper bounds: a larger queue is memory no Lambda function has; a longer timeout is no bound.
+MAX_QUEUE_SIZE = 1_048_576
+MAX_EXPORT_TIMEOUT_MILLIS = 3_600_000
 
 
 class ProcessorMode(enum.Enum):
@@ -84,9 +88,9 @@ class ProcessorSettings:
     ) -> None:
         if not isinstance(mode, ProcessorMode):
             raise ValueError(f"mode must be a ProcessorMode, got {mode!r}")
-        _check_int("max_queue_size", max_queue_size, minimum=1)
-        _check_int("max_export_batch_size", max_export_batch_size, minimum=1)
-        _check_int("export_timeout_millis", export_timeout_millis, minimum=0)
+        _check_int("max_queue_size", max_queue_size, 1, MAX_QUEUE_SIZE)
+        _check_int("max_export_batch_size", max_export_batch_size, 1, MAX_QUEUE_SIZE)
+        _check_int("export_timeout_millis", export_timeout_millis, 0, MAX_EXPORT_TIMEOUT_MILLIS)
         if max_export_batch_size > max_queue_size:
             raise ValueError(
                 f"max_export_batch_size={max_export_batch_size} is larger than "
@@ -128,9 +132,9 @@ class ProcessorSettings:
         return f"ProcessorSettings({inner})"
 
 
-def _check_int(name: str, value: object, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+def _check_int(name: str, value: object, minimum: int, maximum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise ValueError(f"{name} must be an integer from {minimum} to {maximum}, got {value!r}")
 
 
 def parse_mode(value: ProcessorMode | str) -> ProcessorMode:
@@ -156,21 +160,45 @@ def _warn_once(variable: str, raw: str, problem: str, used: object) -> None:
         if (variable, raw) in _warned:
             return
         _warned.add((variable, raw))
-    _logger.warning("%s=%r %s; using %s instead", variable, raw, problem, used)
+    shown = raw if len(raw) <= 80 else raw[:80] + "..."
+    _logger.warning("%s=%r %s; using %s instead", variable, shown, problem, used)
 
 
-def _env_int(env: Mapping[str, str], variable: str, default: int, *, minimum: int) -> int:
+_DECIMAL = re.compile(r"([+-]?)0*([0-9]+(?:_[0-9]+)*)")
+
+
+def _parse_decimal(raw: str) -> int | None:
+    """A decimal integer in ASCII digits, else ``None``; huge ones come back as +/-10**18.
+
+    ``int()`` alone would take other scripts' digits (and ``isdigit()`` even superscripts), and
+    refuses numbers of some 4,300 digits.
+    """
+    match = _DECIMAL.fullmatch(raw.strip())
+    if match is None:
+        return None
+    sign, digits = match.groups()
+    value = int(digits) if len(digits) <= 18 else 10**18
+    return -value if sign == "-" else value
+
+
+def _env_int(
+    env: Mapping[str, str], variable: str, default: int, minimum: int, maximum: int
+) -> int:
+    """An integer setting: below the range (or not a number) gives the default, above it the
+    maximum; either way one warning."""
     raw = env.get(variable)
     if raw is None or raw.strip() == "":
         return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
+    value = _parse_decimal(raw)
+    if value is None:
         _warn_once(variable, raw, "is not an integer", default)
         return default
     if value < minimum:
         _warn_once(variable, raw, f"is below the minimum of {minimum}", default)
         return default
+    if value > maximum:
+        _warn_once(variable, raw, f"is above the maximum of {maximum}", maximum)
+        return maximum
     return value
 
 
@@ -206,12 +234,12 @@ def load_settings(
     """
     resolved_mode = parse_mode(mode) if mode is not None else _env_mode(env)
     if max_queue_size is not None:
-        _check_int("max_queue_size", max_queue_size, minimum=1)
+        _check_int("max_queue_size", max_queue_size, 1, MAX_QUEUE_SIZE)
         queue = max_queue_size
     else:
-        queue = _env_int(env, QUEUE_SIZE_ENV, DEFAULT_QUEUE_SIZE, minimum=1)
+        queue = _env_int(env, QUEUE_SIZE_ENV, DEFAULT_QUEUE_SIZE, 1, MAX_QUEUE_SIZE)
     if max_export_batch_size is not None:
-        _check_int("max_export_batch_size", max_export_batch_size, minimum=1)
+        _check_int("max_export_batch_size", max_export_batch_size, 1, MAX_QUEUE_SIZE)
         if max_export_batch_size > queue:
             raise ValueError(
                 f"max_export_batch_size={max_export_batch_size} is larger than "
@@ -219,20 +247,15 @@ def load_settings(
             )
         batch = max_export_batch_size
     else:
-        batch = _env_int(env, BATCH_SIZE_ENV, min(DEFAULT_BATCH_SIZE, queue), minimum=1)
-        if batch > queue:
-            _warn_once(
-                BATCH_SIZE_ENV,
-                env.get(BATCH_SIZE_ENV, ""),
-                f"is larger than the queue size {queue}",
-                queue,
-            )
-            batch = queue
+        # Never larger than the queue: above it, one warning and the queue size.
+        batch = _env_int(env, BATCH_SIZE_ENV, min(DEFAULT_BATCH_SIZE, queue), 1, queue)
     if export_timeout_millis is not None:
-        _check_int("export_timeout_millis", export_timeout_millis, minimum=0)
+        _check_int("export_timeout_millis", export_timeout_millis, 0, MAX_EXPORT_TIMEOUT_MILLIS)
         timeout = export_timeout_millis
     else:
-        timeout = _env_int(env, EXPORT_TIMEOUT_ENV, DEFAULT_EXPORT_TIMEOUT_MILLIS, minimum=0)
+        timeout = _env_int(
+            env, EXPORT_TIMEOUT_ENV, DEFAULT_EXPORT_TIMEOUT_MILLIS, 0, MAX_EXPORT_TIMEOUT_MILLIS
+        )
     return ProcessorSettings(
         mode=resolved_mode,
         max_queue_size=queue,
@@ -262,6 +285,9 @@ def settings_from_environment(
 # -- the Lambda environment (read by the coordinator) ----------------------------------------
 
 RUNTIME_API_ENV = "AWS_LAMBDA_RUNTIME_API"
+MEMORY_SIZE_ENV = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
+#: Lambda offers 128 to 10,240 MB; anything in 1..1 TiB is believed, the rest is left out.
+MAX_MEMORY_MB = 1_048_576
 INITIALIZATION_TYPE_ENV = "AWS_LAMBDA_INITIALIZATION_TYPE"
 EXECUTION_ENV = "AWS_EXECUTION_ENV"
 MANAGED_INSTANCES = "lambda-managed-instances"
@@ -327,11 +353,23 @@ _FUNCTION_VARIABLES = (
     "AWS_LAMBDA_FUNCTION_NAME",
     "AWS_LAMBDA_FUNCTION_VERSION",
     "AWS_LAMBDA_LOG_STREAM_NAME",
-    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    MEMORY_SIZE_ENV,
     INITIALIZATION_TYPE_ENV,
     "OTEL_PROPAGATORS",
     "_X_AMZN_TRACE_ID",
 )
+
+
+def memory_size_mb(env: Mapping[str, str]) -> int | None:
+    """``AWS_LAMBDA_FUNCTION_MEMORY_SIZE`` in MB, or ``None`` (one warning if it is malformed)."""
+    raw = env.get(MEMORY_SIZE_ENV)
+    if raw is None or raw.strip() == "":
+        return None
+    value = _parse_decimal(raw)
+    if value is None or not 0 < value <= MAX_MEMORY_MB:
+        _warn_once(MEMORY_SIZE_ENV, raw, "is not a memory size in MB", "no faas.max_memory")
+        return None
+    return value
 
 
 def lambda_function_environment() -> dict[str, str]:

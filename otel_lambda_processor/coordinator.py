@@ -34,7 +34,9 @@ from .signals import (
     HandlerDone,
     InvocationStarted,
     SignalHub,
+    bounded_wait,
     deadline_from_epoch_ms,
+    epoch_ms_or_none,
 )
 from .sigterm import SigtermWatcher
 
@@ -67,7 +69,7 @@ def _read_bounded(response: Any) -> bytes | None:
     connection is closed rather than pooled, so unread bytes never reach the next request.
     """
     declared = response.headers.get("Content-Length")
-    if declared is not None and declared.strip().isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+    if declared is not None and _declares_too_much(declared):
         response.close()
         return None
     data: bytes = response.read(MAX_RESPONSE_BYTES + 1)
@@ -75,6 +77,13 @@ def _read_bounded(response: Any) -> bytes | None:
         response.close()
         return None
     return data
+
+
+def _declares_too_much(declared: str) -> bool:
+    text = declared.strip()
+    if not (text.isascii() and text.isdigit()):
+        return False  # malformed: the bounded read below still applies
+    return len(text) > 12 or int(text) > MAX_RESPONSE_BYTES
 
 
 class ExtensionsApiError(Exception):
@@ -171,6 +180,14 @@ class ExtensionsApi:
         if not isinstance(payload, dict):
             raise ExtensionsApiError("event/next answered something that is not a JSON object")
         return payload
+
+
+def _describe(event: dict[str, Any]) -> str:
+    """What an unexpected event was, without echoing its content (it may hold anything)."""
+    kind = event.get("eventType")
+    if isinstance(kind, str) and kind.isascii() and kind.isidentifier() and len(kind) <= 32:
+        return f"a {kind} event"
+    return "a JSON object that is not an event"
 
 
 def _monotonic_deadline(deadline_ms: int | None) -> float | None:
@@ -338,6 +355,13 @@ class Coordinator:
                     self._machine.next_called()
             try:
                 event = self._api.next_event(self._identifier)
+                # Internal extensions get nothing but INVOKE: any other answer (or one the
+                # lifecycle refuses) is a failure, so that an API answering at once with it
+                # cannot make this loop spin.
+                if event.get("eventType") != "INVOKE":
+                    raise ExtensionsApiError(f"event/next answered {_describe(event)}")
+                if not self._on_invoke(event):
+                    raise ExtensionsApiError("event/next answered an INVOKE out of turn")
             except Exception as error:
                 delay = BACKOFF_FIRST if delay == 0 else min(delay * 2, BACKOFF_MAX)
                 if not self._degraded:
@@ -354,23 +378,21 @@ class Coordinator:
             if self._degraded:
                 _logger.info("the Extensions API answers again: exporting after the response")
             self._degraded, delay = False, 0.0
-            if event.get("eventType") == "INVOKE":
-                self._on_invoke(event)
 
-    def _on_invoke(self, event: dict[str, Any]) -> None:
-        request_id = str(event.get("requestId") or "")
-        try:
-            deadline_ms: int | None = int(event["deadlineMs"])
-        except (KeyError, TypeError, ValueError):
-            deadline_ms = None
+    def _on_invoke(self, event: dict[str, Any]) -> bool:
+        """Follow one invocation to its flush; ``False`` if the lifecycle refused the INVOKE."""
+        request_id = event.get("requestId")
+        request_id = request_id if isinstance(request_id, str) else ""
+        deadline_ms = epoch_ms_or_none(event.get("deadlineMs"))
         tracing = event.get("tracing")
         trace = tracing.get("value") if isinstance(tracing, dict) else None
+        trace = trace if isinstance(trace, str) else None
         with self._cond:
             try:
                 flush = self._machine.invoke(request_id, deadline_ms, trace)
             except LifecycleError:
                 _logger.debug("unexpected INVOKE %s in phase %s", request_id, self._machine.phase)
-                return
+                return False
             self._pending = None
         if not self._hooked:
             self._hub.publish(
@@ -386,9 +408,9 @@ class Coordinator:
                 if wait is not None and wait <= 0:
                     flush = self._machine.deadline_near(int(time.time() * 1000))
                     break
-                self._cond.wait(wait)
+                self._cond.wait(bounded_wait(wait))
         if flush is None or flush.reason is ExportReason.SHUTDOWN:
-            return
+            return True
         self._hub.publish(
             ExportDue(flush.reason, _monotonic_deadline(flush.deadline_ms), flush.request_id)
         )
@@ -397,6 +419,7 @@ class Coordinator:
                 self._machine.flush_finished(request_id)
             except LifecycleError:
                 _logger.debug("flush of %s finished in phase %s", request_id, self._machine.phase)
+        return True
 
     # -- SIGTERM ------------------------------------------------------------------------------
     def _on_sigterm(self) -> None:

@@ -1,17 +1,25 @@
 """The processor's single export thread: at most one ``export()`` in flight, oldest spans first.
 
 Callers never export themselves; they file a :class:`FlushTicket` and wait on it within their own
-bound, so a hanging exporter costs them their timeout and nothing more.
+bound, so a hanging exporter costs them their timeout and nothing more. The thread starts with the
+first buffered span, so that it exists at interpreter exit: Python 3.12+ refuses to start threads
+then. Should it still be missing there, the caller exports inline, bounded by the exporter's own
+timeout.
+
+A batch that fails is put back once. When the exporter speaks OTLP, a failed batch is first
+checked for spans that can never be encoded (text with lone surrogates, values nested beyond the
+protobuf limit): those alone are dropped, counted and named in one warning, and the rest is
+exported again at once.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.context import attach, set_value
+from opentelemetry.context import attach, detach, set_value
 
 from .buffer import SpanRing
 
@@ -27,6 +35,39 @@ except ImportError:  # pragma: no cover - older or newer API without it
     _SUPPRESS_KEY = create_key("suppress_instrumentation")
 
 _logger = logging.getLogger("otel_lambda_processor.processor")
+
+#: Finds the spans of a failed batch that can never be encoded: ``(index, why)`` pairs.
+Probe = Callable[[Sequence["ReadableSpan"]], list[tuple[int, str]]]
+
+_OTLP_MODULES = ("opentelemetry.exporter.otlp.", "otel_lambda_processor.otlp.")
+
+
+def unencodable_probe(exporter: object) -> Probe | None:
+    """The OTLP encodability check for an exporter that encodes OTLP, else ``None``.
+
+    Other exporters have other formats: for them a failed batch is only put back.
+    """
+    if any(c.__module__.startswith(_OTLP_MODULES) for c in type(exporter).__mro__):
+        return _unencodable_as_otlp
+    return None
+
+
+def _unencodable_as_otlp(spans: Sequence[ReadableSpan]) -> list[tuple[int, str]]:
+    # Imported on the first failed export only; the encoder raises where the official one does.
+    from .otlp.encoder import encode_spans
+
+    try:
+        encode_spans(spans)
+        return []  # the batch encodes: the failure was elsewhere (network, collector)
+    except Exception:
+        pass
+    found: list[tuple[int, str]] = []
+    for index, span in enumerate(spans):
+        try:
+            encode_spans([span])
+        except Exception as error:
+            found.append((index, f"{type(error).__name__}: {error}"[:300]))
+    return found
 
 
 class FlushTicket:
@@ -70,8 +111,10 @@ class ExportWorker:
         ring: SpanRing[ReadableSpan],
         batch_size: int,
         high_water: int,
+        probe: Probe | None = None,
     ) -> None:
         self._exporter = exporter
+        self._probe = probe
         self._ring = ring
         self._batch_size = batch_size
         self._high_water = high_water
@@ -85,9 +128,14 @@ class ExportWorker:
         self._in_flight: Sequence[ReadableSpan] | None = None
         self._closed = False
         self.exported = 0
+        #: Spans dropped because their export failed (the unencodable ones included).
         self.failed_dropped = 0
+        #: Of those, spans that could never be encoded.
+        self.unencodable = 0
         self._reported_dropped = 0
         self._success: object = None
+        # Only while no thread can be started (interpreter exit): callers export one at a time.
+        self._inline = threading.Lock()
 
     # -- called from any thread ---------------------------------------------------------------
     def request_flush(self) -> FlushTicket:
@@ -99,18 +147,31 @@ class ExportWorker:
             if self._thread is None and len(self._ring) == 0:
                 ticket.finish(True)  # nothing was ever exported and nothing waits: no thread
                 return ticket
-            self._tickets.append(ticket)
-            self._ensure_thread_locked()
-            self._cond.notify()
+            if self._ensure_thread_locked():
+                self._tickets.append(ticket)
+                self._cond.notify()
+                return ticket
+        # No thread can be started (interpreter shutdown on 3.12+): export here and now.
+        with self._inline:
+            token = attach(set_value(_SUPPRESS_KEY, True))
+            try:
+                self._flush([ticket])
+            finally:
+                detach(token)
         return ticket
+
+    def start(self) -> None:
+        """Start the export thread now (idle until asked), so that it exists at exit."""
+        with self._cond:
+            if not self._stopping:
+                self._ensure_thread_locked()
 
     def kick(self) -> None:
         """Ask for background export of the oldest batches while the ring is above high water."""
         with self._cond:
-            if self._stopping or self._kicked:
+            if self._stopping or self._kicked or not self._ensure_thread_locked():
                 return
             self._kicked = True
-            self._ensure_thread_locked()
             self._cond.notify()
 
     def idle(self) -> bool:
@@ -143,19 +204,30 @@ class ExportWorker:
         self._thread = None
         self._in_flight = None
 
-    def _ensure_thread_locked(self) -> None:
+    def _ensure_thread_locked(self) -> bool:
+        """Start the export thread if there is none; ``False`` if none can be started."""
         if self._thread is None:
-            self._thread = threading.Thread(
+            thread = threading.Thread(
                 target=self._run, name="otel-lambda-processor-export", daemon=True
             )
-            self._thread.start()
+            try:
+                thread.start()
+            except RuntimeError:  # "can't create new thread at interpreter shutdown"
+                return False
+            self._thread = thread
+        return True
+
+    def _success_value(self) -> object:
+        if self._success is None:
+            # Imported late: it pulls in the SDK's metrics and semconv modules.
+            from opentelemetry.sdk.trace.export import SpanExportResult
+
+            self._success = SpanExportResult.SUCCESS
+        return self._success
 
     # -- the export thread --------------------------------------------------------------------
     def _run(self) -> None:
-        # Imported here, not at import time: it pulls in the SDK's metrics and semconv modules.
-        from opentelemetry.sdk.trace.export import SpanExportResult
-
-        self._success = SpanExportResult.SUCCESS
+        self._success_value()
         # This thread only ever exports: suppress instrumentation for all of it.
         attach(set_value(_SUPPRESS_KEY, True))
         while True:
@@ -196,7 +268,7 @@ class ExportWorker:
                 return
 
     def _export_one_batch(self, limit: int) -> int:
-        """Export up to ``limit`` oldest spans; the count sent, 0 if none, -1 if it failed."""
+        """Export up to ``limit`` oldest spans; the count taken, 0 if none, -1 if it failed."""
         with self._acct:  # taking and marking in flight is one step for stop()'s accounting
             if self._closed:
                 return -1
@@ -204,37 +276,91 @@ class ExportWorker:
             if not batch:
                 return 0
             self._in_flight = batch
-        ok = False
-        try:
-            result: Any = self._exporter.export(batch)
-            ok = result is self._success
-            if not ok:
-                _logger.warning("exporting %d spans failed: %s", len(batch), result)
-        except Exception:
-            _logger.exception("exporting %d spans raised", len(batch))
+        taken = len(batch)
+        ok = self._export(batch)
+        if not ok and self._probe is not None:
+            batch, retried, ok = self._export_encodable(batch, retried)
         with self._acct:
             self._in_flight = None
             if self._closed:  # stop() already counted this batch as dropped
                 return -1
             if ok:
                 self.exported += len(batch)
-                return len(batch)
+                return taken
             # Retried spans have had their second chance; the rest go back once, space allowing.
             fresh = batch[retried:]
             kept = self._ring.put_back(fresh)
             self.failed_dropped += retried + len(fresh) - kept
             return -1
 
-    def _report_drops(self) -> None:
-        dropped = self.dropped()
+    def _export(self, batch: Sequence[ReadableSpan]) -> bool:
+        try:
+            result: Any = self._exporter.export(batch)
+        except Exception:
+            _logger.exception("exporting %d spans raised", len(batch))
+            return False
+        if result is self._success_value():
+            return True
+        _logger.warning("exporting %d spans failed: %s", len(batch), result)
+        return False
+
+    def _export_encodable(
+        self, batch: list[ReadableSpan], retried: int
+    ) -> tuple[list[ReadableSpan], int, bool]:
+        """After a failed export: drop the spans that can never be encoded, export the rest.
+
+        Returns what is left of the batch, how many of its leading spans were retried already,
+        and whether exporting it succeeded.
+        """
+        assert self._probe is not None
+        try:
+            bad = self._probe(batch)
+        except Exception:
+            _logger.debug("checking a failed batch for unencodable spans failed", exc_info=True)
+            return batch, retried, False
+        if not bad:
+            return batch, retried, False
+        drop = {index for index, _ in bad}
+        rest = [span for index, span in enumerate(batch) if index not in drop]
         with self._acct:
+            if self._closed:
+                return batch, retried, False
+            self.unencodable += len(drop)
+            self.failed_dropped += len(drop)
+            self._in_flight = rest
+        _logger.warning(
+            "dropped %d of %d spans in a batch because they cannot be encoded (the first: "
+            "%s); exporting the other %d",
+            len(drop),
+            len(batch),
+            bad[0][1],
+            len(rest),
+        )
+        retried -= sum(1 for index in drop if index < retried)
+        return rest, retried, not rest or self._export(rest)
+
+    def _report_drops(self) -> None:
+        overwritten = self._ring.evicted()
+        with self._acct:
+            failed, unencodable = self.failed_dropped, self.unencodable
+            dropped = overwritten + failed
             new = dropped - self._reported_dropped
             if new <= 0:
                 return
             self._reported_dropped = dropped
+        causes = []
+        if overwritten:
+            causes.append(
+                f"{overwritten} overwritten in a full buffer (raise "
+                "LAMBDA_SPAN_PROCESSOR_QUEUE_SIZE or export more often)"
+            )
+        if failed - unencodable:
+            causes.append(f"{failed - unencodable} whose export failed (check the exporter)")
+        if unencodable:
+            causes.append(f"{unencodable} that could not be encoded")
         _logger.warning(
-            "dropped %d spans since the last report (%d in all): the buffer was full or the "
-            "export failed; raise LAMBDA_SPAN_PROCESSOR_QUEUE_SIZE or check the exporter",
+            "dropped %d spans since the last report, %d in all: %s",
             new,
             dropped,
+            "; ".join(causes),
         )

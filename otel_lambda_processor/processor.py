@@ -16,7 +16,7 @@ from opentelemetry.trace import SpanContext, TraceFlags
 
 from .buffer import SpanRing
 from .config import ProcessorMode, ProcessorSettings, settings_from_environment
-from .exporting import DONE, ExportWorker, FlushTicket
+from .exporting import DONE, ExportWorker, FlushTicket, unencodable_probe
 from .signals import (
     HUB,
     Completion,
@@ -35,6 +35,9 @@ _logger = logging.getLogger(__name__)
 
 #: Export in the background once the buffer is this full during an invocation.
 HIGH_WATER_FRACTION = 0.75
+#: What ``shutdown`` waits at most when the export timeout is 0 ("no limit") and no deadline
+#: applies: the SDK's default export timeout.
+SHUTDOWN_TIMEOUT_MILLIS = 30_000
 
 
 def _sampled_public(span: ReadableSpan) -> bool:
@@ -70,14 +73,27 @@ def _make_on_end(
     append: Callable[[ReadableSpan], None],
     tick: Callable[[], int],
     mask: int,
-    check_high_water: Callable[[], None],
+    check_high_water: Callable[[], None] | None,
 ) -> Callable[[ReadableSpan], None]:
     """Build the hot path as a closure: no ``self`` lookups, no bound-method creation.
 
     Stored on the instance as ``on_end``, it costs about a third less than the same code as a
-    method (see benchmarks/). Every ``mask + 1`` appends it looks at the high-water mark.
+    method (see benchmarks/). Every ``mask + 1`` appends it calls ``check_high_water``; without
+    one (``finalize`` never exports on its own) it only appends and counts.
     """
-    if _FAST_SAMPLED_CHECK:
+    if _FAST_SAMPLED_CHECK and check_high_water is None:
+
+        def on_end(span: ReadableSpan) -> None:
+            try:
+                if not span._context[3] & 1:  # type: ignore[index]
+                    return
+            except Exception:  # not an SDK span after all: take the public path
+                if not _sampled_public(span):
+                    return
+            append(span)
+            tick()
+
+    elif _FAST_SAMPLED_CHECK and check_high_water is not None:
 
         def on_end(span: ReadableSpan) -> None:
             try:
@@ -96,7 +112,7 @@ def _make_on_end(
             if not _sampled_public(span):
                 return
             append(span)
-            if not tick() & mask:
+            if not tick() & mask and check_high_water is not None:
                 check_high_water()
 
     return on_end
@@ -180,16 +196,41 @@ class LambdaSpanProcessor(SpanProcessor):
     def _build_pipeline(self) -> None:
         self._ring: SpanRing[ReadableSpan] = SpanRing(self._settings.max_queue_size)
         self._worker = ExportWorker(
-            self._exporter, self._ring, self._settings.max_export_batch_size, self._high_water
+            self._exporter,
+            self._ring,
+            self._settings.max_export_batch_size,
+            self._high_water,
+            unencodable_probe(self._exporter),
         )
         self._on_end: Callable[[ReadableSpan], None]
         if self._is_shutdown or self._settings.sdk_disabled:
             self._on_end = self._ignore_span
         else:
-            self._on_end = _make_on_end(
-                self._ring.append, self._ring.tick, self._check_mask, self._check_high_water
-            )
+            check = None if self._mode is ProcessorMode.FINALIZE else self._check_high_water
+            steady = _make_on_end(self._ring.append, self._ring.tick, self._check_mask, check)
+            self._on_end = self._first_span_starter(steady)
         self.on_end = self._on_end  # type: ignore[method-assign, assignment]
+
+    def _first_span_starter(
+        self, steady: Callable[[ReadableSpan], None]
+    ) -> Callable[[ReadableSpan], None]:
+        """``on_end`` until the first span: start the export thread, then hand over to
+        ``steady``. A thread started now still exists at interpreter exit, when Python 3.12+
+        refuses to start one (and so could not export what is left)."""
+        worker = self._worker
+
+        def on_first_end(span: ReadableSpan) -> None:
+            if self._is_shutdown:
+                return
+            if self._on_end is on_first_end:
+                self._on_end = self.on_end = steady  # type: ignore[method-assign, assignment]
+                try:
+                    worker.start()
+                except Exception:  # on_end never raises; request_flush copes without it
+                    _logger.debug("could not start the export thread", exc_info=True)
+            steady(span)
+
+        return on_first_end
 
     def _after_fork_in_child(self) -> None:
         # No lock may be taken here: another thread of the parent could have held it.
@@ -235,7 +276,7 @@ class LambdaSpanProcessor(SpanProcessor):
         """``on_end`` after shutdown or with the SDK disabled."""
 
     def _check_high_water(self) -> None:
-        if self._mode is not ProcessorMode.FINALIZE and len(self._ring) >= self._high_water:
+        if len(self._ring) >= self._high_water:
             self._worker.kick()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
@@ -265,7 +306,9 @@ class LambdaSpanProcessor(SpanProcessor):
         """Flush within the export timeout (or the shutdown deadline), then shut the exporter down.
 
         A second call does nothing. Afterwards ``on_end`` ignores spans and ``force_flush`` returns
-        ``False``; whatever could not be exported by then is counted as dropped.
+        ``False``; whatever could not be exported by then is counted as dropped. With no export
+        timeout (0) and no deadline, it still waits at most :data:`SHUTDOWN_TIMEOUT_MILLIS`:
+        interpreter exit must end.
         """
         with self._shutdown_lock:
             if self._is_shutdown:
@@ -274,7 +317,8 @@ class LambdaSpanProcessor(SpanProcessor):
         self._on_end = self.on_end = self._ignore_span  # type: ignore[method-assign]
         HUB.unsubscribe(self)
         if not self._settings.sdk_disabled:
-            self._wait(self._worker.request_flush(), None, self._shutdown_deadline)
+            limit = None if self._export_timeout is not None else SHUTDOWN_TIMEOUT_MILLIS / 1000
+            self._wait(self._worker.request_flush(), limit, self._shutdown_deadline)
             self._worker.stop()
         try:
             self._exporter.shutdown()

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from opentelemetry.sdk.resources import Resource
 
-from .config import lambda_function_environment
+from .config import lambda_function_environment, memory_size_mb
 
 _UNKNOWN_SERVICE = "unknown_service"
 
@@ -27,9 +27,9 @@ def lambda_attributes(env: Mapping[str, str]) -> dict[str, str | int]:
     ):
         if env.get(variable):
             attributes[key] = env[variable]
-    memory = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "").strip()
-    if memory.isdigit():
-        attributes["faas.max_memory"] = int(memory) * 1024 * 1024  # bytes, not MiB
+    memory = memory_size_mb(env)
+    if memory is not None:
+        attributes["faas.max_memory"] = memory * 1024 * 1024  # bytes, not MiB
     return attributes
 
 

@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from .signals import epoch_ms_or_none
+
 _logger = logging.getLogger(__name__)
 
 MODULE = "awslambdaric.lambda_runtime_client"
@@ -82,11 +84,18 @@ def _wrap(name: str, original: Callable[..., Any], listener: RuntimeListener) ->
         @functools.wraps(original)
         def wait_next_invocation(self: Any, *args: Any, **kwargs: Any) -> Any:
             request = original(self, *args, **kwargs)
+            try:
+                request_id = getattr(request, "invoke_id", None)
+                deadline_ms = epoch_ms_or_none(getattr(request, "deadline_time_in_ms", None))
+                trace_header = getattr(request, "x_amzn_trace_id", None)
+            except Exception:  # whatever the runtime hands back, its loop goes on
+                _logger.debug("could not read the invocation request", exc_info=True)
+                return request
             _report(
                 listener.runtime_invocation,
-                getattr(request, "invoke_id", None),
-                _int_or_none(getattr(request, "deadline_time_in_ms", None)),
-                getattr(request, "x_amzn_trace_id", None),
+                request_id,
+                deadline_ms,
+                trace_header if isinstance(trace_header, str) else None,
                 threading.get_ident(),
             )
             return request
@@ -114,10 +123,3 @@ def _report(callback: Callable[..., None], request_id: Any, *args: Any) -> None:
         callback(request_id, *args)
     except Exception:  # telemetry must never break the runtime loop
         _logger.debug("runtime hook callback failed", exc_info=True)
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None

@@ -20,17 +20,60 @@ from typing import NamedTuple, Protocol, Union
 _logger = logging.getLogger(__name__)
 
 
+#: The longest single wait anything here makes: ``threading`` refuses longer ones with
+#: ``OverflowError``, and no Lambda invocation lasts a day.
+MAX_WAIT_SECONDS = min(threading.TIMEOUT_MAX, 86_400.0)
+#: Deadlines (epoch ms) are believed only within this range: 1970 to about the year 2255.
+_MAX_EPOCH_MS = 2**53
+
+
+def epoch_ms_or_none(value: object) -> int | None:
+    """A deadline in epoch milliseconds as Lambda sends it (number or digits), else ``None``.
+
+    Malformed, non-finite or absurd values (from a broken or hostile API) never raise.
+    """
+    if isinstance(value, bool):
+        return None
+    try:
+        if isinstance(value, float):
+            if not value == value or value in (float("inf"), float("-inf")):
+                return None
+            number = int(value)
+        elif isinstance(value, int):
+            number = value
+        elif isinstance(value, str) and 0 < len(value) <= 24 and value.isascii():
+            number = int(value.strip())
+        else:
+            return None
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if 0 < number <= _MAX_EPOCH_MS else None
+
+
 def deadline_from_epoch_ms(deadline_ms: float, *, margin_millis: float = 0.0) -> float:
     """Turn a Lambda ``deadlineMs`` (wall clock) into a ``time.monotonic()`` deadline."""
     return time.monotonic() + (deadline_ms - margin_millis) / 1000.0 - time.time()
 
 
 def seconds_left(deadline: float | None, limit: float | None = None) -> float | None:
-    """Seconds until ``deadline`` (monotonic), capped by ``limit``; ``None`` means no bound."""
+    """Seconds until ``deadline`` (monotonic), capped by ``limit``; ``None`` means no bound.
+
+    A bound is never more than :data:`MAX_WAIT_SECONDS`, so it can always be waited on.
+    """
     if deadline is None:
-        return limit
+        return bounded_wait(limit)
     left = max(0.0, deadline - time.monotonic())
-    return left if limit is None else min(left, limit)
+    return bounded_wait(left if limit is None else min(left, limit))
+
+
+def bounded_wait(seconds: float | None) -> float | None:
+    """``seconds`` made safe for ``Event.wait``/``Condition.wait``: not NaN, not negative, not
+    beyond :data:`MAX_WAIT_SECONDS`; ``None`` (no bound) stays ``None``."""
+    if seconds is None:
+        return None
+    if not seconds >= 0.0:  # NaN too
+        return 0.0
+    return min(seconds, MAX_WAIT_SECONDS)
 
 
 class InvocationStarted(NamedTuple):

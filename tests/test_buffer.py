@@ -73,6 +73,70 @@ def test_retried_items_evicted_later_are_no_longer_marked() -> None:
     assert ring.take(10) == ([3, 4, 5], 0)
 
 
+class _AppendsWhileRead(list[int]):
+    """A batch whose reading lets producers fill the ring: the interleaving a thread switch in
+    the middle of ``put_back`` would give."""
+
+    def __init__(self, items: list[int], ring: SpanRing[int], *new: int) -> None:
+        super().__init__(items)
+        self._ring, self._new = ring, list(new)
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
+        push(self._ring, *self._new)
+        self._new = []
+        return super().__getitem__(index)
+
+
+def test_put_back_racing_producers_never_loses_the_newest_spans() -> None:
+    ring: SpanRing[int] = SpanRing(4)
+    push(ring, 1, 2, 3, 4)
+    batch, _ = ring.take(2)  # [1, 2]; two slots free
+    kept = ring.put_back(_AppendsWhileRead(batch, ring, 5, 6))  # 5 and 6 arrive meanwhile
+    assert kept == 2
+    assert ring.take(10) == ([3, 4, 5, 6], 0), "the oldest (put back) go, never the newest"
+    assert ring.evicted() == 2
+
+
+def test_a_put_back_excess_is_dropped_before_anything_is_counted_or_taken() -> None:
+    ring: SpanRing[int] = SpanRing(3)
+    push(ring, 1, 2, 3)
+    batch, _ = ring.take(2)  # [1, 2]
+    assert ring.put_back(batch) == 2
+    push(ring, 4, 5)  # ring full of new spans (3 4 5): both put-back items are now surplus
+    assert len(ring) == 3
+    assert ring.evicted() == 2
+    assert ring.take(10) == ([3, 4, 5], 0)
+
+
+def test_concurrent_put_backs_keep_the_newest_span_and_account_for_every_item() -> None:
+    ring: SpanRing[int] = SpanRing(16)
+    total = 40_000
+    out: list[int] = []
+    dropped = 0
+    done = threading.Event()
+
+    def produce() -> None:
+        for i in range(total):
+            ring.append(i)
+            ring.tick()
+        done.set()
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    fail = True
+    while not done.is_set():
+        items, retried = ring.take(5)
+        fail = not fail
+        if fail:
+            dropped += retried + len(items) - retried - ring.put_back(items[retried:])
+        else:
+            out.extend(items)
+    producer.join()
+    rest = ring.drain_all()
+    assert rest and rest[-1] == total - 1, "the newest span is never pushed out by a put-back"
+    assert len(out) + len(rest) + dropped + ring.evicted() == total
+
+
 def test_capacity_must_be_positive() -> None:
     with pytest.raises(ValueError, match="capacity"):
         SpanRing(0)

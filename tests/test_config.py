@@ -10,6 +10,8 @@ from otel_lambda_processor import LambdaSpanProcessor, ProcessorMode, ProcessorS
 from otel_lambda_processor.config import (
     BATCH_SIZE_ENV,
     EXPORT_TIMEOUT_ENV,
+    MAX_EXPORT_TIMEOUT_MILLIS,
+    MAX_QUEUE_SIZE,
     MODE_ENV,
     QUEUE_SIZE_ENV,
     load_lambda_environment,
@@ -90,6 +92,49 @@ def test_a_bad_environment_value_warns_once_naming_variable_value_and_fallback(
     assert getattr(first, field) == getattr(load_settings({}), field)
 
 
+@pytest.mark.parametrize(
+    ("variable", "raw", "field", "expected"),
+    [
+        (QUEUE_SIZE_ENV, "99999999999999999999", "max_queue_size", MAX_QUEUE_SIZE),
+        (QUEUE_SIZE_ENV, "9" * 5000, "max_queue_size", MAX_QUEUE_SIZE),
+        (BATCH_SIZE_ENV, "99999999999999999999", "max_export_batch_size", 2048),
+        (
+            EXPORT_TIMEOUT_ENV,
+            "9223372036854775807",
+            "export_timeout_millis",
+            MAX_EXPORT_TIMEOUT_MILLIS,
+        ),
+    ],
+)
+def test_an_oversized_number_is_clamped_to_the_maximum_with_one_warning(
+    caplog: pytest.LogCaptureFixture, variable: str, raw: str, field: str, expected: int
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="otel_lambda_processor"):
+        settings = load_settings({variable: raw})
+        load_settings({variable: raw})
+    assert getattr(settings, field) == expected
+    assert len(caplog.records) == 1
+    message = caplog.records[0].getMessage()
+    assert variable in message and f"using {expected}" in message and len(message) < 300
+
+
+@pytest.mark.parametrize("raw", ["²", "١٢٣", "12 34", "0x10", "1e3", "--5", "+-5", "٣"])
+def test_only_ascii_decimal_integers_are_numbers(raw: str) -> None:
+    assert load_settings({QUEUE_SIZE_ENV: raw}).max_queue_size == 2048
+
+
+def test_oversized_settings_never_break_the_processor_or_its_shutdown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(QUEUE_SIZE_ENV, "99999999999999999999")
+    monkeypatch.setenv(EXPORT_TIMEOUT_ENV, "9223372036854775807")
+    exporter = ScriptedExporter()
+    processor = LambdaSpanProcessor(exporter, mode="finalize")
+    assert processor.force_flush(100) is True
+    processor.shutdown()
+    assert exporter.shut_down
+
+
 def test_a_batch_size_larger_than_the_queue_is_clamped_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -113,6 +158,8 @@ def test_a_batch_size_larger_than_the_queue_is_clamped_with_a_warning(
         ({"max_queue_size": 10, "max_export_batch_size": 11}, "larger than"),
         ({"export_timeout_millis": -1}, "export_timeout_millis"),
         ({"export_timeout_millis": 1.5}, "1.5"),
+        ({"max_queue_size": MAX_QUEUE_SIZE + 1}, "max_queue_size"),
+        ({"export_timeout_millis": 2**63 - 1}, "export_timeout_millis"),
     ],
 )
 def test_an_invalid_explicit_argument_raises_value_error_naming_it(

@@ -11,6 +11,7 @@ import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.trace import Status, StatusCode
 
 from otel_lambda_processor import LambdaSpanProcessor, ProcessorMode
 from otel_lambda_processor.testing import Fault, OTLPReceiver
@@ -89,6 +90,12 @@ def test_overflow_drops_the_oldest_counts_each_and_warns_once_at_the_next_flush(
     assert [s.name for s in exporter.delivered()] == [f"s{i}" for i in range(15, 25)]
     drops = [r for r in caplog.records if "dropped" in r.getMessage()]
     assert len(drops) == 1 and "dropped 15 spans" in drops[0].getMessage()
+    message = drops[0].getMessage()
+    assert (
+        "15 overwritten in a full buffer" in message
+        and "LAMBDA_SPAN_PROCESSOR_QUEUE_SIZE" in message
+    )
+    assert "export failed" not in message, "no failed export: the message must not blame one"
     caplog.clear()
     assert p.force_flush(1000)
     assert not [r for r in caplog.records if "dropped" in r.getMessage()]
@@ -119,6 +126,100 @@ def test_a_batch_that_fails_twice_is_counted_as_dropped(
     end_spans(provider, 2, prefix="later")
     assert p.force_flush(5000) is True
     assert receiver.span_names() == ["later0", "later1"]
+
+
+def test_the_drop_warning_tells_failed_exports_from_a_full_buffer_with_both_counts(
+    provider: TracerProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    exporter = ScriptedExporter(["fail", "fail"])
+    p = make(provider, exporter, mode="finalize", max_queue_size=4)
+    end_spans(provider, 4)
+    assert p.force_flush(1000) is False  # put back
+    with caplog.at_level(logging.WARNING, logger="otel_lambda_processor"):
+        assert p.force_flush(1000) is False  # failed twice: 4 dropped
+        first = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+        end_spans(provider, 6, prefix="more")  # 2 overwritten
+        caplog.clear()
+        assert p.force_flush(1000) is True
+        second = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert len(first) == 1 and "4 whose export failed" in first[0]
+    assert "overwritten" not in first[0] and "QUEUE_SIZE" not in first[0]
+    assert len(second) == 1 and "dropped 2 spans since the last report, 6 in all" in second[0]
+    assert "2 overwritten in a full buffer" in second[0] and "4 whose export failed" in second[0]
+    assert p.dropped_spans == 6
+
+
+def _end_with_one_unencodable(provider: TracerProvider, count: int, bad: int) -> None:
+    tracer = provider.get_tracer("test")
+    for i in range(count):
+        with tracer.start_as_current_span(f"s{i}") as span:
+            if i == bad:  # a file name decoded from bytes: a lone surrogate, no valid UTF-8
+                name = os.fsdecode(b"report-\xff.csv")
+                span.set_status(Status(StatusCode.ERROR, f"cannot parse {name}"))
+
+
+@pytest.mark.parametrize("which", ["official", "ours"])
+def test_one_unencodable_span_is_dropped_alone_and_the_rest_of_its_batch_exported(
+    provider: TracerProvider,
+    receiver: OTLPReceiver,
+    caplog: pytest.LogCaptureFixture,
+    which: str,
+) -> None:
+    from otel_lambda_processor.otlp import OTLPSpanExporter as Ours
+
+    exporter_type = OTLPSpanExporter if which == "official" else Ours
+    p = make(provider, exporter_type(endpoint=receiver.endpoint, timeout=3), mode="finalize")
+    _end_with_one_unencodable(provider, 80, bad=37)
+    with caplog.at_level(logging.WARNING, logger="otel_lambda_processor"):
+        assert p.force_flush(5000) is True
+    names = receiver.span_names()
+    assert len(names) == 79 and "s37" not in names
+    assert p.dropped_spans == 1
+    why = [r.getMessage() for r in caplog.records if "cannot be encoded" in r.getMessage()]
+    assert len(why) == 1 and "UnicodeEncodeError" in why[0] and "1 of 80" in why[0]
+    assert [r.span_count for r in receiver.requests] == [79], "one request, not split more"
+
+
+def test_unencodable_spans_that_fill_a_batch_are_all_dropped_and_counted(
+    provider: TracerProvider, receiver: OTLPReceiver, otlp_exporter: OTLPSpanExporter
+) -> None:
+    p = make(provider, otlp_exporter, mode="finalize", max_export_batch_size=4)
+    tracer = provider.get_tracer("test")
+    for i in range(4):
+        tracer.start_span(f"bad{i}\udc80").end()  # no valid UTF-8: OTLP cannot carry it
+    end_spans(provider, 4, prefix="good")
+    assert p.force_flush(5000) is True
+    assert receiver.span_names() == [f"good{i}" for i in range(4)]
+    assert p.dropped_spans == 4
+
+
+def test_a_failing_collector_is_not_mistaken_for_unencodable_spans(
+    provider: TracerProvider, receiver: OTLPReceiver, otlp_exporter: OTLPSpanExporter
+) -> None:
+    p = make(provider, otlp_exporter, mode="finalize")
+    _end_with_one_unencodable(provider, 6, bad=2)
+    receiver.inject(Fault(status=500))
+    assert p.force_flush(5000) is False  # the bad span goes; the rest fails at the collector
+    assert p.dropped_spans == 1
+    assert p.force_flush(5000) is True, "put back once and exported now"
+    assert sorted(receiver.span_names()) == ["s0", "s1", "s3", "s4", "s5"]
+
+
+@pytest.mark.parametrize("mode", ["finalize", "async"])
+def test_finalize_mode_never_looks_at_the_high_water_mark(
+    monkeypatch: pytest.MonkeyPatch, provider: TracerProvider, mode: str
+) -> None:
+    looked: list[int] = []
+    original = LambdaSpanProcessor._check_high_water
+    monkeypatch.setattr(
+        LambdaSpanProcessor,
+        "_check_high_water",
+        lambda self: looked.append(1) or original(self),
+    )
+    p = make(provider, ScriptedExporter(), mode=mode, max_queue_size=16)
+    end_spans(provider, 64)
+    assert (looked == []) is (mode == "finalize")
+    assert p.force_flush(1000)
 
 
 def test_exporter_exceptions_are_caught_logged_and_count_as_a_failure(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from otel_lambda_processor import lambda_resource
@@ -49,3 +51,16 @@ def test_outside_lambda_only_what_is_known(monkeypatch: pytest.MonkeyPatch) -> N
     attributes = lambda_resource().attributes
     assert "faas.name" not in attributes and "faas.max_memory" not in attributes
     assert str(attributes["service.name"]).startswith("unknown_service")
+
+
+@pytest.mark.parametrize("raw", ["²", "1e3", "-512", "0", "9" * 5000, "lots"])
+def test_a_malformed_memory_size_is_left_out_with_one_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, raw: str
+) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", raw)
+    with caplog.at_level(logging.WARNING, logger="otel_lambda_processor"):
+        attributes = lambda_resource().attributes
+        lambda_resource()
+    assert "faas.max_memory" not in attributes and attributes["faas.name"] == "orders"
+    (record,) = [r for r in caplog.records if "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" in r.getMessage()]
+    assert "faas.max_memory" in record.getMessage()

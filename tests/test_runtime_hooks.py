@@ -103,6 +103,48 @@ def test_the_runtime_clients_own_errors_pass_through_after_reporting(
     assert listener.events == [("ready", "req-2"), ("sent", "req-2")]
 
 
+class _Raises:
+    def __get__(self, instance: object, owner: object) -> str:
+        raise RuntimeError("lazily built and broken")
+
+
+@pytest.mark.parametrize(
+    ("deadline", "expected"),
+    [
+        (float("inf"), None),
+        (float("nan"), None),
+        ("1e999", None),
+        ("\u00b2", None),
+        (10**400, None),
+        (True, None),
+        (1700000000000.0, 1700000000000),
+        (" 1700000000000 ", 1700000000000),
+    ],
+)
+def test_a_malformed_deadline_is_reported_as_none_never_raised(
+    installed_module: types.ModuleType, deadline: object, expected: int | None
+) -> None:
+    listener = Listener()
+    runtime_hooks.install(listener)
+    client = installed_module.BaseLambdaRuntimeClient()
+    request = client.wait_next_invocation()
+    type(request).deadline_time_in_ms = deadline
+    assert isinstance(client.wait_next_invocation(), type(request))
+    assert listener.events[-1][:3] == ("invocation", "req-1", expected)
+
+
+def test_a_request_whose_fields_raise_is_handed_on_untouched(
+    installed_module: types.ModuleType,
+) -> None:
+    listener = Listener()
+    runtime_hooks.install(listener)
+    client = installed_module.BaseLambdaRuntimeClient()
+    request = client.wait_next_invocation()
+    type(request).invoke_id = _Raises()
+    assert isinstance(client.wait_next_invocation(), type(request))
+    assert len(listener.events) == 1, "nothing reported for the unreadable request"
+
+
 def test_installing_twice_wraps_once(installed_module: types.ModuleType) -> None:
     first, second = Listener(), Listener()
     runtime_hooks.install(first)
