@@ -154,8 +154,8 @@ _warned: set[tuple[str, str]] = set()
 _warned_lock = threading.Lock()
 
 
-def _warn_once(variable: str, raw: str, problem: str, used: object) -> None:
-    """Warn about a bad environment value once per process, naming what is used instead."""
+def warn_once(variable: str, raw: str, problem: str, used: object) -> None:
+    """Warn about a bad setting once per process, naming the value and what is used instead."""
     with _warned_lock:
         if (variable, raw) in _warned:
             return
@@ -191,13 +191,13 @@ def _env_int(
         return default
     value = _parse_decimal(raw)
     if value is None:
-        _warn_once(variable, raw, "is not an integer", default)
+        warn_once(variable, raw, "is not an integer", default)
         return default
     if value < minimum:
-        _warn_once(variable, raw, f"is below the minimum of {minimum}", default)
+        warn_once(variable, raw, f"is below the minimum of {minimum}", default)
         return default
     if value > maximum:
-        _warn_once(variable, raw, f"is above the maximum of {maximum}", maximum)
+        warn_once(variable, raw, f"is above the maximum of {maximum}", maximum)
         return maximum
     return value
 
@@ -210,7 +210,7 @@ def _env_mode(env: Mapping[str, str]) -> ProcessorMode:
         return parse_mode(raw)
     except ValueError:
         choices = "|".join(m.value for m in ProcessorMode)
-        _warn_once(MODE_ENV, raw, f"is not one of {choices}", DEFAULT_MODE.value)
+        warn_once(MODE_ENV, raw, f"is not one of {choices}", DEFAULT_MODE.value)
         return DEFAULT_MODE
 
 
@@ -282,6 +282,45 @@ def settings_from_environment(
     )
 
 
+# -- the OTLP exporter's timeout (the official exporter takes any float, and then fails) -----
+
+OTLP_TIMEOUT_ENVS = ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
+DEFAULT_OTLP_TIMEOUT_SECONDS = 10.0
+MAX_OTLP_TIMEOUT_SECONDS = 3600.0
+
+
+def otlp_timeout_seconds(env: Mapping[str, str], explicit: object = None) -> float | None:
+    """A usable OTLP export timeout in seconds, or ``None`` to leave it to the exporter.
+
+    The official exporter reads these variables as seconds and accepts ``0``, negative,
+    ``inf`` and ``nan``, after which every export fails. Such a value (argument or variable) is
+    replaced by the default with one warning; a value it handles itself is left alone.
+    """
+    if explicit is not None:
+        name, raw = "timeout", repr(explicit)
+        value = explicit if isinstance(explicit, (int, float)) else None
+    else:
+        found = [(n, env[n]) for n in OTLP_TIMEOUT_ENVS if env.get(n, "").strip()]
+        if not found:
+            return None
+        name, raw = found[0]
+        try:
+            value = float(raw)
+        except ValueError:
+            return None  # the exporter warns about it and uses its default
+    if isinstance(value, bool) or value is None:
+        return None
+    if value != value or not 0 < value <= MAX_OTLP_TIMEOUT_SECONDS:
+        warn_once(
+            name,
+            raw,
+            f"is not a timeout above 0 and up to {MAX_OTLP_TIMEOUT_SECONDS:g} seconds",
+            f"{DEFAULT_OTLP_TIMEOUT_SECONDS:g}",
+        )
+        return DEFAULT_OTLP_TIMEOUT_SECONDS
+    return float(value)
+
+
 # -- the Lambda environment (read by the coordinator) ----------------------------------------
 
 RUNTIME_API_ENV = "AWS_LAMBDA_RUNTIME_API"
@@ -334,7 +373,7 @@ def parse_runtime_api(raw: str | None) -> str | None:
         return None
     match = _HOST_PORT.match(raw.strip())
     if match is None or not 0 < int(match.group("port")) < 65536:
-        _warn_once(RUNTIME_API_ENV, raw, "is not host:port", "no extension (inline export)")
+        warn_once(RUNTIME_API_ENV, raw, "is not host:port", "no extension (inline export)")
         return None
     return raw.strip()
 
@@ -367,7 +406,7 @@ def memory_size_mb(env: Mapping[str, str]) -> int | None:
         return None
     value = _parse_decimal(raw)
     if value is None or not 0 < value <= MAX_MEMORY_MB:
-        _warn_once(MEMORY_SIZE_ENV, raw, "is not a memory size in MB", "no faas.max_memory")
+        warn_once(MEMORY_SIZE_ENV, raw, "is not a memory size in MB", "no faas.max_memory")
         return None
     return value
 

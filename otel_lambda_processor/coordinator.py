@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import threading
 import time
 from typing import Any
@@ -60,6 +61,9 @@ MAX_RESPONSE_BYTES = 1024 * 1024
 #: Backoff after a failed Extensions API call: at most two requests a second, then slower.
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
+
+
+_ERROR_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,63}")
 
 
 def _read_bounded(response: Any) -> bytes | None:
@@ -153,6 +157,8 @@ class ExtensionsApi:
             payload = None
         if response.status >= 300:
             error_type = payload.get("errorType") if isinstance(payload, dict) else None
+            if not (isinstance(error_type, str) and _ERROR_TYPE.fullmatch(error_type)):
+                error_type = None  # logged later: only Lambda's own short names, never content
             raise ExtensionsApiError(
                 f"{method} {path} answered {response.status} {error_type or ''}".strip(),
                 response.status,

@@ -228,3 +228,31 @@ def test_it_serves_as_the_lambda_processors_exporter(receiver: OTLPReceiver) -> 
 
 def _must_not_run(spans: Sequence[ReadableSpan]) -> bytes:
     raise RuntimeError("the fast encoder was used")
+
+
+@pytest.mark.parametrize("raw", ["inf", "nan", "0", "-5", "1e308"])
+def test_a_timeout_the_transport_cannot_use_is_replaced_with_one_warning(
+    monkeypatch: pytest.MonkeyPatch,
+    receiver: OTLPReceiver,
+    caplog: pytest.LogCaptureFixture,
+    raw: str,
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", raw)
+    with caplog.at_level(logging.WARNING, logger="otel_lambda_processor"):
+        exporter = OTLPSpanExporter(endpoint=receiver.endpoint)
+        OTLPSpanExporter(endpoint=receiver.endpoint)
+    warnings = [m for r in caplog.records if "OTEL_EXPORTER_OTLP_TIMEOUT" in (m := r.getMessage())]
+    assert len(warnings) == 1 and repr(raw) in warnings[0] and "using 10" in warnings[0]
+    assert exporter.export(make_spans(4)) == SpanExportResult.SUCCESS
+    assert len(receiver.spans) == 4
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("inf"), float("nan")])
+def test_a_timeout_argument_the_transport_cannot_use_is_replaced_too(
+    receiver: OTLPReceiver, bad: float
+) -> None:
+    by_name = OTLPSpanExporter(endpoint=receiver.endpoint, timeout=bad)
+    by_position = OTLPSpanExporter(receiver.endpoint, None, None, None, None, bad)
+    for exporter in (by_name, by_position):
+        assert exporter.export(make_spans(2)) == SpanExportResult.SUCCESS
+    assert len(receiver.spans) == 4

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import gzip
 import logging
+import os
 import zlib
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +27,7 @@ from opentelemetry.exporter.otlp.proto.http import trace_exporter as _official_m
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
+from ..config import otlp_timeout_seconds
 from .encoder import encode_spans
 from .releases import TESTED_RELEASES, untested_releases
 
@@ -65,6 +67,7 @@ class OTLPSpanExporter(_official_module.OTLPSpanExporter):
     """
 
     def __init__(self, *args: Any, compression_level: int | None = None, **kwargs: Any) -> None:
+        args, kwargs = _with_usable_timeout(args, kwargs)
         super().__init__(*args, **kwargs)
         self._fast = self._fast_path_usable()
         level = DEFAULT_COMPRESSION_LEVEL if compression_level is None else compression_level
@@ -140,6 +143,25 @@ class OTLPSpanExporter(_official_module.OTLPSpanExporter):
                     result.error_attrs = {_STATUS_CODE: sent.status_code}
                 return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
+
+
+#: After endpoint, certificate_file, client_key_file, client_certificate_file and headers.
+_TIMEOUT_POSITION = 5
+
+
+def _with_usable_timeout(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The arguments, with a timeout the transport can use (the official one fails every
+    export after ``timeout=0``, a negative one, ``inf`` or ``nan``, from code or variables)."""
+    positional = len(args) > _TIMEOUT_POSITION
+    given = args[_TIMEOUT_POSITION] if positional else kwargs.get("timeout")
+    timeout = otlp_timeout_seconds(os.environ, given)
+    if timeout is None or timeout == given:
+        return args, kwargs
+    if positional:
+        return (*args[:_TIMEOUT_POSITION], timeout, *args[_TIMEOUT_POSITION + 1 :]), kwargs
+    return args, {**kwargs, "timeout": timeout}
 
 
 def _encode(spans: Sequence[ReadableSpan]) -> bytes:
