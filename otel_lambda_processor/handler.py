@@ -1,8 +1,10 @@
 """``traced_handler``: one invocation span per call, described from its trigger; then "done".
 
 The wrapper returns exactly what the handler returns and raises exactly what it raises. Its own
-problems (a malformed event, an extractor that raises) are logged at debug level and never
-reach the caller: the handler then simply runs untraced.
+problems (a malformed or hostile event or context, an extractor that raises) are logged at debug
+level and never reach the caller: the span then describes less, or the handler runs untraced.
+Text copied into the span from the event, the context or an exception is cleaned first
+(:func:`~.triggers.clean_text`): a string UTF-8 cannot encode would lose the whole export batch.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import functools
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from traceback import format_exception
 from typing import Any, Protocol, TypeVar, overload
 
 from opentelemetry import propagate, trace
@@ -20,7 +23,16 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from .config import lambda_function_environment
 from .signals import handler_done
-from .triggers import OTHER, TriggerSpan, describe, status_code, xray_span_context
+from .triggers import (
+    OTHER,
+    TriggerSpan,
+    clean_text,
+    cleaned,
+    describe,
+    status_code,
+    text_or_none,
+    xray_span_context,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -96,17 +108,29 @@ def _max_links() -> int:
     return limit if isinstance(limit, int) and limit >= 0 else DEFAULT_MAX_LINKS
 
 
-def _function_attributes(context: Any) -> dict[str, Any]:
+def _context_text(context: Any, name: str) -> str | None:
+    """A non-empty string attribute of the context, cleaned; ``None`` whatever else happens.
+
+    The context may be a mock or a lazily built object whose properties raise anything.
+    """
+    try:
+        value = getattr(context, name, None)
+    except Exception:
+        return None
+    return text_or_none(value)
+
+
+def _function_attributes(context: Any, request_id: str | None) -> dict[str, Any]:
     attributes: dict[str, Any] = {}
-    request_id = getattr(context, "aws_request_id", None)
-    if isinstance(request_id, str) and request_id:
+    if request_id:
         attributes["faas.invocation_id"] = request_id
-    arn = getattr(context, "invoked_function_arn", None)
-    if isinstance(arn, str) and arn.startswith("arn:"):
+    arn = _context_text(context, "invoked_function_arn")
+    if arn and arn.startswith("arn:"):
         parts = arn.split(":")
-        version = getattr(context, "function_version", None)
-        if len(parts) == 8 and isinstance(version, str) and version:
-            parts[7] = version  # an alias becomes the version that actually ran
+        if len(parts) == 8:
+            version = _context_text(context, "function_version")
+            if version:
+                parts[7] = version  # an alias becomes the version that actually ran
         attributes["cloud.resource_id"] = ":".join(parts)
         if len(parts) > 4 and parts[4]:
             attributes["cloud.account.id"] = parts[4]
@@ -114,9 +138,11 @@ def _function_attributes(context: Any) -> dict[str, Any]:
 
 
 def _parent(headers: Mapping[str, str] | None, xray_lambda: bool) -> Context:
-    """The parent context: the event's headers first, then X-Ray if configured, never Sampled=0."""
-    carrier = {k.lower(): v for k, v in (headers or {}).items() if isinstance(v, str)}
-    context = propagate.extract(carrier, getter=_GETTER)
+    """The parent context: the event's headers first, then X-Ray if configured, never Sampled=0.
+
+    ``headers`` are lower-cased and cleaned already (:func:`describe`, :func:`cleaned`).
+    """
+    context = propagate.extract(headers or {}, getter=_GETTER)
     if not xray_lambda:
         return context
     found = trace.get_current_span(context).get_span_context()
@@ -135,7 +161,14 @@ def _parent(headers: Mapping[str, str] | None, xray_lambda: bool) -> Context:
     return context
 
 
+_UNKNOWN = TriggerSpan()
+
+
 class _Traced:
+    """The wrapper. Around the handler's call, every step that reads the event, the context, the
+    result or the error catches what it raises: telemetry can neither prevent the call nor
+    change its outcome."""
+
     def __init__(
         self,
         handler: Callable[..., Any],
@@ -144,43 +177,46 @@ class _Traced:
         tracer_provider: trace.TracerProvider | None,
     ) -> None:
         self._handler = handler
-        self._name = name
+        self._name = text_or_none(name)
         self._extractor = extractor
         self._provider = tracer_provider
         # What does not change between invocations is read once, at decoration.
         env = lambda_function_environment()
         self._initialization_type = env.get("AWS_LAMBDA_INITIALIZATION_TYPE", "")
-        self._function_name = env.get("AWS_LAMBDA_FUNCTION_NAME")
+        self._default_name = (
+            text_or_none(env.get("AWS_LAMBDA_FUNCTION_NAME"))
+            or text_or_none(getattr(handler, "__name__", None))
+            or "handler"
+        )
         propagators = {p.strip() for p in env.get("OTEL_PROPAGATORS", "").split(",")}
         self._xray_lambda = "xray-lambda" in propagators
         self._tracer_source: trace.TracerProvider | None = None
         self._tracer: trace.Tracer | None = None
+        self._links_limit: int | None = None
 
     def __call__(self, event: Any, context: Any) -> Any:
-        request_id = getattr(context, "aws_request_id", None)
-        started = None
+        request_id = _context_text(context, "aws_request_id")
+        started = self._start(event, context, request_id)
         try:
-            started = self._start(event, context)
-        except Exception:
-            _logger.debug("could not start the invocation span", exc_info=True)
-        try:
-            if started is None:
-                return self._handler(event, context)
-            span, token, trigger = started
-            try:
-                result = self._handler(event, context)
-            except BaseException as error:
-                _safely(_record_error, span, error)
-                raise
-            finally:
-                _safely(detach, token)
-            if trigger.http:
-                _safely(_record_response, span, result)
+            result = self._handler(event, context)
+        except BaseException as error:
+            if started is not None:
+                _record_error(started[0], error)
+            raise
+        else:
+            if started is not None and started[2]:
+                _safely(_record_response, started[0], result)
             return result
         finally:
             if started is not None:
-                _safely(started[0].end)
-            handler_done(request_id if isinstance(request_id, str) else None)
+                span, token, _ = started
+                if token is not None:
+                    _safely(detach, token)
+                _safely(span.end)
+            try:
+                handler_done(request_id)  # after the span ended: the flush may then export it
+            except Exception:
+                _logger.debug("could not signal handler done", exc_info=True)
 
     def _get_tracer(self) -> trace.Tracer:
         provider = self._provider or trace.get_tracer_provider()
@@ -188,42 +224,97 @@ class _Traced:
             self._tracer_source, self._tracer = provider, provider.get_tracer(SCOPE)
         return self._tracer
 
-    def _start(self, event: Any, context: Any) -> tuple[Span, object, TriggerSpan]:
-        trigger = None
+    def _max_links(self) -> int:
+        # Asked only for a batch with links; read once (the SDK's limits come from the
+        # environment, which costs microseconds to parse).
+        if self._links_limit is None:
+            self._links_limit = _max_links()
+        return self._links_limit
+
+    def _trigger(self, event: Any, context: Any) -> TriggerSpan:
         if self._extractor is not None:
             try:
-                trigger = self._extractor(event, context)
+                found = self._extractor(event, context)
+                if isinstance(found, TriggerSpan):
+                    return cleaned(found)
             except Exception:
-                _logger.debug("the attributes extractor raised; using the built-in", exc_info=True)
-        if not isinstance(trigger, TriggerSpan):
-            trigger = describe(event, max_links=_max_links)
-        attributes: dict[str, Any] = {
-            "faas.trigger": trigger.trigger or OTHER,
-            "faas.coldstart": COLD_START.take(self._initialization_type),
-        }
-        attributes.update(_function_attributes(context))
-        attributes.update(trigger.attributes)
-        function_name = (
-            getattr(context, "function_name", None)
-            or self._function_name
-            or getattr(self._handler, "__name__", "handler")
-        )
-        parent = _parent(trigger.headers, self._xray_lambda)
-        span = self._get_tracer().start_span(
-            self._name or trigger.name or str(function_name),
-            context=parent,
-            kind=trigger.kind or SpanKind.SERVER,
-            attributes=attributes,
-            links=list(trigger.links),
-        )
-        token = attach(trace.set_span_in_context(span, parent))
-        return span, token, trigger
+                _logger.debug("the attributes extractor failed; using the built-in", exc_info=True)
+        try:
+            return describe(event, max_links=self._max_links)
+        except Exception:
+            _logger.debug("could not describe the event", exc_info=True)
+            return _UNKNOWN
+
+    def _start(
+        self, event: Any, context: Any, request_id: str | None
+    ) -> tuple[Span, object | None, bool] | None:
+        """The invocation span, its context token and whether the response is HTTP; ``None``
+        (the handler runs untraced) if anything fails."""
+        try:
+            trigger = self._trigger(event, context)
+            attributes: dict[str, Any] = {
+                "faas.trigger": trigger.trigger or OTHER,
+                "faas.coldstart": COLD_START.take(self._initialization_type),
+            }
+            attributes.update(_function_attributes(context, request_id))
+            attributes.update(trigger.attributes)
+            parent = _parent(trigger.headers, self._xray_lambda)
+            span = self._get_tracer().start_span(
+                self._name
+                or trigger.name
+                or _context_text(context, "function_name")
+                or self._default_name,
+                context=parent,
+                kind=trigger.kind or SpanKind.SERVER,
+                attributes=attributes,
+                links=trigger.links,
+            )
+        except Exception:
+            _logger.debug("could not start the invocation span", exc_info=True)
+            return None
+        token = None
+        try:
+            token = attach(trace.set_span_in_context(span, parent))
+        except Exception:
+            _logger.debug("could not make the invocation span current", exc_info=True)
+        return span, token, trigger.http
 
 
 def _record_error(span: Span, error: BaseException) -> None:
-    span.record_exception(error)
-    span.set_attribute("error.type", f"{type(error).__module__}.{type(error).__qualname__}")
-    span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+    """Record the handler's exception; never raises, so that ``error`` is what propagates.
+
+    The event holds what ``Span.record_exception`` would put there, computed once and cleaned:
+    ``str(error)`` may raise or hold lone surrogates, and a stack trace may hold file names that
+    do. Reading the error may run its code: even a ``BaseException`` from there is swallowed,
+    the handler's own exception is about to be re-raised.
+    """
+    try:
+        kind = type(error)
+        module, qualname = text_or_none(kind.__module__), clean_text(kind.__qualname__)
+        name = clean_text(kind.__name__)
+    except BaseException:
+        _logger.debug("could not read the type of the handler's exception", exc_info=True)
+        return
+    message = _message(error)
+    event: dict[str, Any] = {
+        "exception.type": qualname if module in (None, "builtins") else f"{module}.{qualname}",
+        "exception.message": message,
+        "exception.escaped": "False",
+    }
+    try:
+        event["exception.stacktrace"] = clean_text("".join(format_exception(error)))
+    except BaseException:
+        _logger.debug("could not format the handler's exception", exc_info=True)
+    _safely(span.add_event, "exception", event)
+    _safely(span.set_attribute, "error.type", f"{module}.{qualname}" if module else qualname)
+    _safely(span.set_status, Status(StatusCode.ERROR, f"{name}: {message}"))
+
+
+def _message(error: BaseException) -> str:
+    try:
+        return clean_text(str(error))
+    except BaseException:  # as the traceback module does
+        return "<exception str() failed>"
 
 
 def _record_response(span: Span, result: Any) -> None:

@@ -4,10 +4,15 @@ headers that may carry a parent context, and the links of a batch.
 Pure functions over plain JSON-like values, following the current OpenTelemetry semantic
 conventions for FaaS, HTTP and messaging. Nothing here raises on a malformed event: a field that
 is missing or of the wrong type is simply not described.
+
+Events come from callers, so every read is defensive: dict, list and str subclasses are read
+through the built-in types' own methods (never an override), and every string copied into a
+span goes through :func:`clean_text`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -16,6 +21,8 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
 AttributeValue = str | bool | int | float
 
 HTTP, PUBSUB, DATASOURCE, TIMER, OTHER = "http", "pubsub", "datasource", "timer", "other"
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class TriggerSpan(NamedTuple):
@@ -35,30 +42,75 @@ class TriggerSpan(NamedTuple):
     http: bool = False  # read the response's statusCode
 
 
+def clean_text(text: str) -> str:
+    """``text`` as a plain ``str`` that UTF-8 can encode: each surrogate becomes U+FFFD.
+
+    Every string copied from user data into a span goes through here: one string the OTLP
+    encoder cannot encode loses the whole batch it is in. File names decoded with
+    ``os.fsdecode`` carry such surrogates. A ``str`` subclass is copied without calling any of
+    its methods. ASCII, the usual case, costs one check; the replacement is linear even for a
+    string of millions of surrogates.
+    """
+    if type(text) is not str:
+        text = str.__str__(text)
+    if text.isascii():
+        return text
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # UTF-8 encodes every code point but the surrogates
+        return _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def _text(value: Any) -> str | None:
+    """A string read from user data, cleaned; ``None`` for anything else."""
+    if type(value) is str and value.isascii():  # the usual case, first: this runs per field
+        return value
+    return clean_text(value) if issubclass(type(value), str) else None
+
+
+def text_or_none(value: Any) -> str | None:
+    """A non-empty string read from user data, cleaned; ``None`` for anything else."""
+    if type(value) is str and value.isascii():
+        return value or None
+    return (clean_text(value) or None) if issubclass(type(value), str) else None
+
+
 def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+    """A dict read from user data; a subclass is copied through ``dict``'s own methods."""
+    if type(value) is dict:
+        return value
+    return dict(dict.items(value)) if issubclass(type(value), dict) else {}
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+def _list(value: Any) -> list[Any]:
+    """A list read from user data; a subclass is copied through ``list``'s own iterator."""
+    if type(value) is list:
+        return value
+    return list(list.__iter__(value)) if issubclass(type(value), list) else []
 
 
 def lower_headers(event: Mapping[str, Any]) -> dict[str, str]:
     """Headers with lower-case names; single-value ``headers`` win over ``multiValueHeaders``."""
     out: dict[str, str] = {}
     for name, values in _dict(event.get("multiValueHeaders")).items():
-        if isinstance(name, str) and isinstance(values, list) and values:
-            strings = [v for v in values if isinstance(v, str)]
-            if strings:
-                out[name.lower()] = ",".join(strings)
+        key = _text(name)
+        strings = [v for v in _list(values) if issubclass(type(v), str)]
+        if key is not None and strings:
+            joined = ",".join(strings)  # a plain str, whatever the items' types
+            out[key.lower()] = joined if joined.isascii() else clean_text(joined)
     for name, value in _dict(event.get("headers")).items():
-        if isinstance(name, str) and isinstance(value, str):
-            out[name.lower()] = value
+        if type(name) is str and type(value) is str and name.isascii() and value.isascii():
+            out[name.lower()] = value  # the usual header, without a call: there may be many
+            continue
+        key, text = _text(name), _text(value)
+        if key is not None and text is not None:
+            out[key.lower()] = text
     return out
 
 
 def _protocol_version(protocol: Any) -> str | None:
-    text = _str(protocol)
+    text = text_or_none(protocol)
     if text and text.upper().startswith("HTTP/"):
         return text[5:]
     return None
@@ -96,64 +148,65 @@ def _http_span(
 
 
 def _query_from_parameters(parameters: Any) -> str | None:
-    items = [
-        f"{k}={v}"
-        for k, v in _dict(parameters).items()
-        if isinstance(k, str) and isinstance(v, str)
-    ]
+    items = []
+    for name, value in _dict(parameters).items():
+        key, text = _text(name), _text(value)
+        if key is not None and text is not None:
+            items.append(f"{key}={text}")
     return "&".join(items) or None
 
 
 def _client(source_ip: Any, user_agent: Any, protocol: Any) -> dict[str, AttributeValue]:
     """What API Gateway's request context says of the caller, as HTTP attributes."""
     extra: dict[str, AttributeValue] = {}
-    if _str(source_ip):
-        extra["client.address"] = source_ip
-    if _str(user_agent):
-        extra["user_agent.original"] = user_agent
+    address, agent = text_or_none(source_ip), text_or_none(user_agent)
+    if address:
+        extra["client.address"] = address
+    if agent:
+        extra["user_agent.original"] = agent
     version = _protocol_version(protocol)
     if version:
         extra["network.protocol.version"] = version
     return extra
 
 
-def _api_gateway_v1(event: Mapping[str, Any]) -> TriggerSpan:
+def _api_gateway_v1(event: dict[str, Any]) -> TriggerSpan:
     context = _dict(event.get("requestContext"))
     identity = _dict(context.get("identity"))
     extra = _client(identity.get("sourceIp"), identity.get("userAgent"), context.get("protocol"))
     return _http_span(
-        _str(event.get("httpMethod")),
-        _str(event.get("resource")),
-        _str(event.get("path")),
+        text_or_none(event.get("httpMethod")),
+        text_or_none(event.get("resource")),
+        text_or_none(event.get("path")),
         _query_from_parameters(event.get("queryStringParameters")),
         lower_headers(event),
         extra,
     )
 
 
-def _api_gateway_v2(event: Mapping[str, Any]) -> TriggerSpan:
+def _api_gateway_v2(event: dict[str, Any]) -> TriggerSpan:
     context = _dict(event.get("requestContext"))
     http = _dict(context.get("http"))
-    route_key = _str(event.get("routeKey"))
+    route_key = text_or_none(event.get("routeKey"))
     route = None
     if route_key and route_key != "$default":
         route = route_key.split(" ", 1)[1] if " " in route_key else route_key
     extra = _client(http.get("sourceIp"), http.get("userAgent"), http.get("protocol"))
     return _http_span(
-        _str(http.get("method")),
+        text_or_none(http.get("method")),
         route,
-        _str(event.get("rawPath")) or _str(http.get("path")),
-        _str(event.get("rawQueryString")),
+        text_or_none(event.get("rawPath")) or text_or_none(http.get("path")),
+        text_or_none(event.get("rawQueryString")),
         lower_headers(event),
         extra,
     )
 
 
-def _alb(event: Mapping[str, Any]) -> TriggerSpan:
+def _alb(event: dict[str, Any]) -> TriggerSpan:
     return _http_span(
-        _str(event.get("httpMethod")),
+        text_or_none(event.get("httpMethod")),
         None,
-        _str(event.get("path")),
+        text_or_none(event.get("path")),
         _query_from_parameters(event.get("queryStringParameters")),
         lower_headers(event),
         {},
@@ -162,10 +215,11 @@ def _alb(event: Mapping[str, Any]) -> TriggerSpan:
 
 def xray_span_context(header: Any) -> SpanContext | None:
     """The span context in an ``X-Amzn-Trace-Id`` value (``Root=1-…;Parent=…;Sampled=…``)."""
-    if not isinstance(header, str):
+    text = _text(header)
+    if text is None:
         return None
     fields = {}
-    for part in header.split(";"):
+    for part in text.split(";"):
         key, _, value = part.strip().partition("=")
         fields[key] = value
     root, parent = fields.get("Root", ""), fields.get("Parent", "")
@@ -183,9 +237,10 @@ def xray_span_context(header: Any) -> SpanContext | None:
 
 
 def _traceparent_span_context(value: Any) -> SpanContext | None:
-    if not isinstance(value, str):
+    text = _text(value)
+    if text is None:
         return None
-    parts = value.strip().split("-")
+    parts = text.strip().split("-")
     if len(parts) < 4 or len(parts[1]) != 32 or len(parts[2]) != 16 or parts[0] == "ff":
         return None
     try:
@@ -201,15 +256,14 @@ def _traceparent_span_context(value: Any) -> SpanContext | None:
 
 
 def _name_from_arn(arn: Any, *, after: str = ":") -> str | None:
-    text = _str(arn)
+    text = text_or_none(arn)
     if not text:
         return None
     return text.rsplit(after, 1)[-1] or None
 
 
-def _records(event: Mapping[str, Any]) -> list[dict[str, Any]]:
-    records = event.get("Records")
-    return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
+def _records(event: dict[str, Any]) -> list[dict[str, Any]]:
+    return [_dict(r) for r in _list(event.get("Records")) if issubclass(type(r), dict)]
 
 
 def _single(values: list[str | None]) -> str | None:
@@ -233,8 +287,9 @@ def _consumer(
     }
     if destination:
         attributes["messaging.destination.name"] = destination
-    if count == 1 and _str(message_id):
-        attributes["messaging.message.id"] = message_id
+    message = text_or_none(message_id) if count == 1 else None
+    if message:
+        attributes["messaging.message.id"] = message
     name = f"process {destination}" if destination else "process"
     return TriggerSpan(PUBSUB, name, SpanKind.CONSUMER, attributes, None, links)
 
@@ -280,25 +335,27 @@ _DYNAMODB_OPERATIONS = {"INSERT": "insert", "MODIFY": "edit", "REMOVE": "delete"
 
 def _s3(records: list[dict[str, Any]]) -> TriggerSpan:
     s3 = [_dict(r.get("s3")) for r in records]
-    bucket = _single([_str(_dict(x.get("bucket")).get("name")) for x in s3])
+    bucket = _single([text_or_none(_dict(x.get("bucket")).get("name")) for x in s3])
     attributes: dict[str, AttributeValue] = {}
     if bucket:
         attributes["faas.document.collection"] = bucket
     if len(records) == 1:
-        operation = _S3_OPERATIONS.get((_str(records[0].get("eventName")) or "").split(":")[0])
+        operation = _S3_OPERATIONS.get(
+            (text_or_none(records[0].get("eventName")) or "").split(":")[0]
+        )
         if operation:
             attributes["faas.document.operation"] = operation
-        key = _str(_dict(s3[0].get("object")).get("key"))
+        key = text_or_none(_dict(s3[0].get("object")).get("key"))
         if key:
             attributes["faas.document.name"] = key
-        when = _str(records[0].get("eventTime"))
+        when = text_or_none(records[0].get("eventTime"))
         if when:
             attributes["faas.document.time"] = when
     return TriggerSpan(DATASOURCE, None, SpanKind.SERVER, attributes)
 
 
 def _dynamodb(records: list[dict[str, Any]]) -> TriggerSpan:
-    tables = [_str(r.get("eventSourceARN")) for r in records]
+    tables = [text_or_none(r.get("eventSourceARN")) for r in records]
     table = _single(
         [
             t.split(":table/", 1)[1].split("/", 1)[0] if t and ":table/" in t else None
@@ -309,7 +366,7 @@ def _dynamodb(records: list[dict[str, Any]]) -> TriggerSpan:
     if table:
         attributes["faas.document.collection"] = table
     if len(records) == 1:
-        operation = _DYNAMODB_OPERATIONS.get(_str(records[0].get("eventName")) or "")
+        operation = _DYNAMODB_OPERATIONS.get(text_or_none(records[0].get("eventName")) or "")
         if operation:
             attributes["faas.document.operation"] = operation
     return TriggerSpan(DATASOURCE, None, SpanKind.SERVER, attributes)
@@ -320,18 +377,22 @@ def describe(event: Any, *, max_links: int | Callable[[], int] = 128) -> Trigger
 
     ``max_links`` may be a callable: it is asked only for a batch that carries links.
     """
-    if not isinstance(event, dict):
+    event = _dict(event)
+    if not event:
         return TriggerSpan()
     context = _dict(event.get("requestContext"))
-    if _dict(context.get("elb")):
-        return _alb(event)
-    if event.get("version") == "2.0" and _dict(context.get("http")):
-        return _api_gateway_v2(event)  # HTTP API and function URLs share this shape
-    if _str(event.get("httpMethod")) and context:
-        return _api_gateway_v1(event)
+    if context:
+        if _dict(context.get("elb")):
+            return _alb(event)
+        if _dict(context.get("http")) and text_or_none(event.get("version")) == "2.0":
+            return _api_gateway_v2(event)  # HTTP API and function URLs share this shape
+        if text_or_none(event.get("httpMethod")):
+            return _api_gateway_v1(event)
     records = _records(event)
     if records:
-        source = records[0].get("eventSource") or records[0].get("EventSource")
+        source = text_or_none(records[0].get("eventSource")) or text_or_none(
+            records[0].get("EventSource")
+        )
         if source == "aws:sqs":
             return _sqs(records, max_links() if callable(max_links) else max_links)
         if source == "aws:sns":
@@ -342,26 +403,70 @@ def describe(event: Any, *, max_links: int | Callable[[], int] = 128) -> Trigger
             return _s3(records)
         if source == "aws:dynamodb":
             return _dynamodb(records)
-    if _str(event.get("detail-type")) and _str(event.get("source")) and "detail" in event:
-        if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
+    detail_type = text_or_none(event.get("detail-type"))
+    source = text_or_none(event.get("source")) if detail_type else None
+    if source and "detail" in event:
+        if source == "aws.events" and detail_type == "Scheduled Event":
             attributes: dict[str, AttributeValue] = {}
-            if _str(event.get("time")):
-                attributes["faas.time"] = event["time"]
+            when = text_or_none(event.get("time"))
+            if when:
+                attributes["faas.time"] = when
             return TriggerSpan(TIMER, None, SpanKind.SERVER, attributes)
         return TriggerSpan(PUBSUB, None, SpanKind.CONSUMER, {})
     return TriggerSpan()
 
 
+def cleaned(found: TriggerSpan) -> TriggerSpan:
+    """A custom extractor's :class:`TriggerSpan`, made as safe to copy as :func:`describe`'s.
+
+    Extractors copy text from the event: every string is cleaned, header names lower-cased and
+    anything of the wrong type dropped. Links are left to the SDK, which keeps its limit and
+    counts what it drops.
+    """
+    attributes: dict[str, Any] = {}
+    for key, value in _items(found.attributes):
+        name = text_or_none(key)
+        if name is None or value is None:
+            continue
+        if issubclass(type(value), str):
+            value = clean_text(value)
+        elif issubclass(type(value), (list, tuple)):
+            value = [clean_text(v) if issubclass(type(v), str) else v for v in value]
+        attributes[name] = value
+    headers = None
+    if found.headers is not None:
+        headers = lower_headers({"headers": dict(_items(found.headers))})
+    return TriggerSpan(
+        text_or_none(found.trigger) or OTHER,
+        text_or_none(found.name),
+        found.kind if isinstance(found.kind, SpanKind) else None,
+        attributes,
+        headers,
+        list(found.links),
+        found.http is True,
+    )
+
+
+def _items(mapping: Any) -> list[tuple[Any, Any]]:
+    """A mapping's items; a dict (subclass) read through ``dict``'s own method."""
+    if issubclass(type(mapping), dict):
+        return list(dict.items(mapping))
+    return list(mapping.items()) if isinstance(mapping, Mapping) else []
+
+
 def status_code(result: Any) -> int | None:
-    """The HTTP status of a Lambda proxy response: ``statusCode`` as an int or numeric string."""
-    if not isinstance(result, dict):
+    """The HTTP status of a Lambda proxy response: ``statusCode`` as an int or a string of ASCII
+    digits, read without calling any method of the response."""
+    if not issubclass(type(result), dict):
         return None
-    value = result.get("statusCode")
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if 100 <= value <= 599 else None
-    if isinstance(value, str) and value.strip().isdigit():
-        code = int(value.strip())
+    value: Any = dict.get(result, "statusCode")
+    if issubclass(type(value), int) and not issubclass(type(value), bool):
+        code = int.__index__(value)  # a subclass's comparisons are never called
         return code if 100 <= code <= 599 else None
+    text = _text(value)
+    if text is not None:
+        text = text.strip()
+        if 0 < len(text) <= 8 and text.isascii() and text.isdigit():
+            code = int(text)
+            return code if 100 <= code <= 599 else None
     return None

@@ -6,6 +6,7 @@ which decodes them: the attributes checked are the ones a collector would see.""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -285,6 +286,96 @@ def test_an_exception_is_recorded_and_raised_unchanged(
     assert span.span.status.code == Status.STATUS_CODE_ERROR
     assert span.attributes["error.type"] == "builtins.KeyError"
     assert [e.name for e in span.span.events] == ["exception"]
+
+
+# A file name as os.fsdecode gives it for bytes that are not UTF-8: a lone surrogate.
+UNDECODABLE = os.fsdecode(b"report-\xff.csv")
+
+
+def test_a_lone_surrogate_in_the_error_message_loses_no_span_of_the_batch(
+    traced: TracerProvider, receiver: OTLPReceiver
+) -> None:
+    error = RuntimeError(f"cannot parse {UNDECODABLE}")
+
+    @traced_handler(tracer_provider=traced)
+    def handler(e: Any, c: Any) -> None:
+        traced.get_tracer("app").start_span("inner").end()
+        raise error
+
+    with pytest.raises(RuntimeError) as caught:
+        handler(events.sqs(1), Context())
+    assert caught.value is error and str(error).endswith("report-\udcff.csv"), "unchanged"
+    assert sorted(receiver.span_names()) == ["inner", "process my-queue"]
+    span = invocation_span(receiver).span
+    assert span.status.message == "RuntimeError: cannot parse report-\ufffd.csv"
+    (event,) = span.events
+    recorded = {kv.key: kv.value.string_value for kv in event.attributes}
+    assert recorded["exception.message"] == "cannot parse report-\ufffd.csv"
+    assert recorded["exception.type"] == "RuntimeError"
+    assert "report-\ufffd.csv" in recorded["exception.stacktrace"]
+
+
+def test_lone_surrogates_in_event_text_reach_the_collector_as_replacement_characters(
+    traced: TracerProvider, receiver: OTLPReceiver
+) -> None:
+    event = events.api_gateway_v2(
+        routeKey=f"GET /files/{UNDECODABLE}",
+        rawPath=f"/files/{UNDECODABLE}",
+        rawQueryString=f"name={UNDECODABLE}",
+    )
+    event["requestContext"]["http"]["userAgent"] = f"agent/{UNDECODABLE}"
+    event["headers"]["host"] = f"{UNDECODABLE}.example.com"
+    run(traced, event, {"statusCode": 200})
+    span = invocation_span(receiver)
+    assert span.name == "POST /files/report-\ufffd.csv"
+    a = span.attributes
+    assert a["url.path"] == "/files/report-\ufffd.csv"
+    assert a["url.query"] == "name=report-\ufffd.csv"
+    assert a["user_agent.original"] == "agent/report-\ufffd.csv"
+    assert a["server.address"] == "report-\ufffd.csv.example.com"
+    assert span.span.trace_id.hex() == "0af7651916cd43dd8448eb211c80319c", "headers still read"
+
+
+class LazyContext(Context):
+    """A context whose request id is computed on access, and fails."""
+
+    @property  # type: ignore[override]
+    def aws_request_id(self) -> str:
+        raise RuntimeError("the request id is not available yet")
+
+    @aws_request_id.setter
+    def aws_request_id(self, value: str) -> None:
+        pass
+
+
+def test_a_context_whose_request_id_raises_still_runs_the_handler(
+    traced: TracerProvider, receiver: OTLPReceiver
+) -> None:
+    context, event, result = LazyContext(), events.sqs(1), object()
+    calls: list[tuple[Any, Any]] = []
+    done: list[HandlerDone] = []
+
+    class Listener:
+        def on_signal(self, signal: object) -> None:
+            if isinstance(signal, HandlerDone):
+                done.append(signal)
+
+    @traced_handler(tracer_provider=traced)
+    def handler(e: Any, c: Any) -> object:
+        calls.append((e, c))
+        return result
+
+    listener = Listener()
+    HUB.subscribe(listener)  # type: ignore[arg-type]
+    try:
+        assert handler(event, context) is result
+    finally:
+        HUB.unsubscribe(listener)  # type: ignore[arg-type]
+    assert len(calls) == 1 and calls[0][0] is event and calls[0][1] is context
+    assert [signal.request_id for signal in done] == [None]
+    span = invocation_span(receiver)
+    assert "faas.invocation_id" not in span.attributes, "what could not be read is left out"
+    assert span.attributes["cloud.resource_id"] == ARN, "what could be read is still there"
 
 
 def test_the_result_is_returned_as_the_very_same_object(traced: TracerProvider) -> None:
