@@ -6,16 +6,20 @@ from __future__ import annotations
 import enum
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
+from google.protobuf.internal import api_implementation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as official
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.span import TraceState
 
@@ -178,10 +182,8 @@ def test_limits_that_drop_attributes_events_and_links() -> None:
 
 def test_a_lone_surrogate_in_a_span_name_fails_like_the_official_encoder() -> None:
     span = ended(TracerProvider(), "bad \udc80 name")
-    with pytest.raises(UnicodeEncodeError):
-        official([span])
-    with pytest.raises(UnicodeEncodeError):
-        encode_spans([span])
+    result = same_outcome([span])  # pure-Python protobuf raises a ValueError of its own
+    assert result[:2] == ("raises", UnicodeEncodeError if UPB else ValueError)
 
 
 def test_an_empty_batch() -> None:
@@ -266,3 +268,448 @@ def test_arbitrary_spans_encode_to_the_same_bytes(spans: list[ReadableSpan]) -> 
             encode_spans(spans)
         return
     assert encode_spans(spans) == expected
+
+
+# -- hostile values: the official encoder's bytes, exception or log lines, exactly ------------
+UPB = api_implementation.Type() == "upb"
+upb_only = pytest.mark.skipif(not UPB, reason="what protobuf's upb backend does")
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def outcome(encode: Any, spans: Sequence[ReadableSpan]) -> tuple[Any, ...]:
+    """What an encoder makes of a batch: its bytes or its exception, and its log lines."""
+    collect = _Collect()
+    root = logging.getLogger()
+    root.addHandler(collect)
+    try:
+        try:
+            result: tuple[Any, ...] = ("bytes", encode(spans))
+        except Exception as error:
+            result = ("raises", type(error), str(error))
+    finally:
+        root.removeHandler(collect)
+    logged = [
+        (r.name, r.levelname, r.getMessage(), r.exc_info is not None) for r in collect.records
+    ]
+    return (*result, logged)
+
+
+def same_outcome(spans: Sequence[ReadableSpan]) -> tuple[Any, ...]:
+    """Ours gives the official encoder's bytes, or raises its exception, and logs its lines."""
+    expected = outcome(lambda s: official(s).SerializePartialToString(), spans)
+    assert outcome(encode_spans, spans) == expected
+    return expected
+
+
+def verdict(result: tuple[Any, ...]) -> str:
+    if result[0] == "raises":
+        return f"raises {result[1].__name__}"
+    return "dropped" if result[-1] else "encoded"
+
+
+WHERE = ["span", "event", "link", "resource", "scope"]
+# Levels of messages from ResourceSpans, the last message the official encoder copies (on upb:
+# serialises and parses), down to an attribute's AnyValue in each place.
+LEVELS_BELOW_RESOURCE_SPANS = {"span": 4, "event": 5, "link": 5, "resource": 3, "scope": 4}
+
+
+def carrying(where: str, attributes: dict[Any, Any]) -> list[ReadableSpan]:
+    """A batch of one span with ``attributes`` on it, its event, its link, its resource or its
+    scope, set past the SDK's own checks (which would drop most of them)."""
+    resource = Resource({"service.name": "s"})
+    span = ended(TracerProvider(resource=resource))
+    if where == "span":
+        span._attributes = attributes  # type: ignore[attr-defined]
+    elif where == "event":
+        span._events = [Event("e", attributes, timestamp=1)]  # type: ignore[attr-defined]
+    elif where == "link":
+        span._links = [Link(SpanContext(1, 2, False), attributes)]  # type: ignore[attr-defined]
+    elif where == "resource":
+        resource._attributes = attributes  # type: ignore[assignment]
+    else:
+        span.instrumentation_scope._attributes = attributes  # type: ignore[union-attr]
+    return [span]
+
+
+def message_levels(value: Any) -> int:
+    """Levels of messages below a value's AnyValue, as the official encoder builds them: a
+    sequence is an ArrayValue holding AnyValues, a map a KeyValueList of KeyValues of AnyValues."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, Mapping)):
+        return 0
+    inner = value.values() if isinstance(value, Mapping) else value
+    below = [message_levels(v) for v in inner]
+    return 1 if not below else max(below) + (3 if isinstance(value, Mapping) else 2)
+
+
+def nested(levels: int, kinds: str) -> Any:
+    """A value with exactly ``levels`` levels of messages below its AnyValue, made of tuples,
+    lists and dicts (``t``, ``l``, ``d`` in ``kinds``, repeated from the outside in)."""
+    wrappers = []
+    while levels > 3:
+        kind = kinds[len(wrappers) % len(kinds)]
+        wrappers.append(kind)
+        levels -= 3 if kind == "d" else 2
+    value: Any = {0: "leaf", 1: (), 2: (None,), 3: {"k": None}}[levels]
+    for kind in reversed(wrappers):
+        value = (value,) if kind == "t" else [value] if kind == "l" else {"k": value}
+    return value
+
+
+def expected_on_upb(where: str, levels: int) -> str:
+    """The official encoder on upb: a copy of a message with more than 100 levels below it fails;
+    inside the attribute that drops the attribute, above it (up to ResourceSpans) the batch."""
+    if levels > 100:
+        return "dropped"
+    if levels + LEVELS_BELOW_RESOURCE_SPANS[where] > 100:
+        return "raises DecodeError"
+    return "encoded"
+
+
+@pytest.mark.parametrize("kinds", ["t", "l", "d", "tld", "dlt"])
+@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize(
+    "depth",
+    ["deepest encoded", "shallowest failing", "deepest failing", "shallowest dropped", "dropped"],
+)
+def test_values_nested_around_the_official_limits_get_the_official_verdict(
+    where: str, kinds: str, depth: str
+) -> None:
+    first_failing = 101 - LEVELS_BELOW_RESOURCE_SPANS[where]
+    levels = {
+        "deepest encoded": first_failing - 1,
+        "shallowest failing": first_failing,
+        "deepest failing": 100,
+        "shallowest dropped": 101,
+        "dropped": 102,
+    }[depth]
+    value = nested(levels, kinds)
+    assert message_levels(value) == levels
+    result = same_outcome(carrying(where, {"deep": value, "ok": 1}))
+    if UPB:
+        assert verdict(result) == expected_on_upb(where, levels)
+
+
+@upb_only
+def test_tuples_nested_49_deep_in_span_attributes_fail_the_batch_with_decode_error() -> None:
+    from google.protobuf.message import DecodeError
+
+    def tuples(depth: int) -> Any:
+        value: Any = 1
+        for _ in range(depth):
+            value = (value,)
+        return value
+
+    assert verdict(same_outcome(carrying("span", {"deep": tuples(48)}))) == "encoded"
+    for depth in (49, 50):  # ScopeSpans, then KeyValue, cannot be parsed again
+        with pytest.raises(DecodeError, match="Error parsing message with type") as raised:
+            encode_spans(carrying("span", {"deep": tuples(depth)}))
+        assert raised.value.__context__ is None  # the official encoder's exception alone
+    result = same_outcome(carrying("span", {"deep": tuples(51), "ok": 1}))
+    [(logger, level, message, with_traceback)] = result[-1]
+    assert (logger, level, with_traceback) == (
+        "opentelemetry.exporter.otlp.proto.common._internal",
+        "ERROR",
+        True,
+    )
+    assert message.startswith(  # protobuf 7 adds ": Exceeded upb_DecodeOptions_MaxDepth"
+        "Failed to encode key deep: Error parsing message with type "
+        "'opentelemetry.proto.common.v1.ArrayValue'"
+    )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    where=st.sampled_from(WHERE),
+    shape=st.integers(0, 60).flatmap(  # how deep, then which container at each level
+        lambda depth: st.lists(
+            st.tuples(st.sampled_from("tld"), st.booleans()), min_size=depth, max_size=depth
+        )
+    ),
+    leaf=st.sampled_from([1, 1.5, None, "s", b"b", (), {}, [], 2**64, "lone \udc80"]),
+)
+def test_values_nested_any_way_get_the_official_verdict(
+    where: str, shape: list[tuple[str, bool]], leaf: Any
+) -> None:
+    value = leaf
+    for kind, sibling in reversed(shape):  # with a shallow sibling beside the deeper value
+        if kind == "d":
+            value = {"s": "sibling", "k": value} if sibling else {"k": value}
+        else:
+            items = ("sibling", value) if sibling else (value,)
+            value = items if kind == "t" else list(items)
+    result = same_outcome(carrying(where, {"a": 1, "deep": value, "bad": 2**64, "z": "ok"}))
+    if UPB and leaf != 2**64 and leaf != "lone \udc80":
+        levels = message_levels(value)
+        expected = expected_on_upb(where, levels)
+        if expected != "raises DecodeError":  # "bad" is dropped whatever happens to "deep"
+            expected = "dropped"
+        assert verdict(result) == expected
+
+
+class Seven(int):
+    """An int whose ``__int__`` and ``__index__`` lie; protobuf (upb) reads its value."""
+
+    def __int__(self) -> int:
+        return 7
+
+    def __index__(self) -> int:
+        return 7
+
+
+class Shouting(str):
+    """A str whose ``encode`` lies; protobuf (upb) reads its characters."""
+
+    __slots__ = ()
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return b"SHOUTING"
+
+
+class Lying(bytes):
+    """Bytes whose ``len`` lies; protobuf (upb) reads the buffer."""
+
+    def __len__(self) -> int:
+        return 1
+
+
+ODD_VALUES = [
+    pytest.param(Seven(3), marks=upb_only, id="int subclass"),
+    pytest.param([Seven(3)], marks=upb_only, id="int subclass in a list"),
+    pytest.param(Shouting("quiet"), marks=upb_only, id="str subclass"),
+    pytest.param({"k": Shouting("quiet")}, marks=upb_only, id="str subclass in a dict"),
+    pytest.param(Lying(b"abc"), marks=upb_only, id="bytes subclass"),
+    pytest.param(Color.RED, id="str enum"),
+    pytest.param(Level.HIGH, id="int enum"),
+    pytest.param(2**64, id="int beyond 64 bits"),
+    pytest.param(-(2**63) - 1, id="int below int64"),
+    pytest.param([1, 2**64], id="int beyond 64 bits in a list"),
+    pytest.param("report-\udcff.csv", id="lone surrogate"),
+    pytest.param(["ok", "report-\udcff.csv"], id="lone surrogate in a list"),
+    pytest.param({"k": "report-\udcff.csv"}, id="lone surrogate in a dict"),
+    pytest.param({"report-\udcff.csv": 1}, id="lone surrogate as a dict key"),
+    pytest.param({b"\xff": 1, 2: 2, None: 3, (1,): 4}, id="dict keys that are not str"),
+    pytest.param(b"\xff\xfe", id="bytes"),
+    pytest.param(bytearray(b"ab"), id="bytearray"),
+    pytest.param(memoryview(b"ab"), id="memoryview"),
+    pytest.param(range(3), id="range"),
+    pytest.param([], id="empty list"),
+    pytest.param({}, id="empty dict"),
+    pytest.param([[], {}, ()], id="empty containers in a list"),
+    pytest.param((None,), id="None in a tuple"),
+    pytest.param({"k": None}, id="None in a dict"),
+    pytest.param([math.nan, math.inf, -math.inf, -0.0], id="nan and infinities"),
+    pytest.param(object(), id="object"),
+    pytest.param([object()], id="object in a list"),
+    pytest.param({1, 2}, id="set"),
+    pytest.param(1 + 2j, id="complex"),
+    pytest.param("x" * 70_000, id="huge str"),
+]
+
+
+@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize("value", ODD_VALUES)
+def test_odd_attribute_values_are_encoded_or_dropped_as_by_the_official_encoder(
+    where: str, value: Any
+) -> None:
+    same_outcome(carrying(where, {"a": 1, "odd": value, "z": "ok"}))
+
+
+ODD_KEYS = [
+    pytest.param(b"utf-8 bytes", id="bytes"),
+    pytest.param(b"\xff", id="bytes not UTF-8"),
+    pytest.param(b"", id="empty bytes"),
+    pytest.param(1, id="int"),
+    pytest.param(1.5, id="float"),
+    pytest.param(True, id="bool"),
+    pytest.param(None, id="None"),
+    pytest.param(("t",), id="tuple"),
+    pytest.param(Color.RED, id="str enum"),
+    pytest.param(Level.HIGH, id="int enum"),
+    pytest.param(Shouting("a key that shouts"), marks=upb_only, id="str subclass"),
+    pytest.param("k-\udcff", id="lone surrogate"),
+]
+
+
+@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize("key", ODD_KEYS)
+def test_odd_attribute_keys_are_encoded_or_dropped_as_by_the_official_encoder(
+    where: str, key: Any
+) -> None:
+    for value in ("v", 1, 1.5, (1, "t")):  # each path through the attribute encoder
+        same_outcome(carrying(where, {"a": 1, key: value, "z": "ok"}))
+
+
+ODD_NAMES = [
+    pytest.param(b"utf-8 bytes", id="bytes"),
+    pytest.param(b"\xff\xfe", id="bytes not UTF-8"),
+    pytest.param(b"", id="empty bytes"),
+    pytest.param(bytearray(b"ba"), id="bytearray"),
+    pytest.param(5, id="int"),
+    pytest.param(0, id="zero"),
+    pytest.param(False, id="False"),
+    pytest.param(1.5, id="float"),
+    pytest.param(("t",), id="tuple"),
+    pytest.param(object(), id="object"),
+    pytest.param(None, id="None"),
+    pytest.param(Color.RED, id="str enum"),
+    pytest.param(Shouting("quiet"), marks=upb_only, id="str subclass"),
+    pytest.param("report-\udcff.csv", id="lone surrogate"),
+]
+
+
+def named(field: str, value: Any) -> list[ReadableSpan]:
+    """A batch of one span whose ``field`` (a string in OTLP) holds ``value``."""
+    resource = Resource({"service.name": "s"}, schema_url="https://r/1")
+    span = ended(TracerProvider(resource=resource))
+    scope = span.instrumentation_scope
+    if field == "span name":
+        span._name = value  # type: ignore[attr-defined]
+    elif field == "event name":
+        span._events = [Event(value, {"a": 1}, timestamp=1)]  # type: ignore[attr-defined]
+    elif field == "status description":
+        status = Status(StatusCode.ERROR)
+        status._description = value  # type: ignore[attr-defined]
+        span._status = status  # type: ignore[attr-defined]
+    elif field == "resource schema_url":
+        resource._schema_url = value
+    else:
+        assert scope is not None
+        name, version, schema_url = scope.name, scope.version, scope.schema_url
+        if field == "scope name":
+            name = value
+        elif field == "scope version":
+            version = value
+        else:
+            schema_url = value
+        span._instrumentation_scope = InstrumentationScope(name, version, schema_url)  # type: ignore[attr-defined]
+    return [span]
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "span name",
+        "event name",
+        "status description",
+        "scope name",
+        "scope version",
+        "scope schema_url",
+        "resource schema_url",
+    ],
+)
+@pytest.mark.parametrize("value", ODD_NAMES)
+def test_names_that_are_not_plain_str_are_encoded_or_refused_as_by_the_official_encoder(
+    field: str, value: Any
+) -> None:
+    same_outcome(named(field, value))
+
+
+def test_a_bytes_span_name_is_encoded_as_its_utf8() -> None:
+    span = ended(TracerProvider())
+    span._name = "caf\u00e9".encode()  # type: ignore[attr-defined]
+    assert verdict(same_outcome([span])) == "encoded"
+
+
+def _bounded(dropped: Any) -> BoundedAttributes:
+    attributes = BoundedAttributes(attributes={"a": 1})
+    attributes.dropped = dropped
+    return attributes
+
+
+@pytest.mark.parametrize("value", [True, False, 1.5, -1, 2**64, "5"])
+@pytest.mark.parametrize("field", ["_start_time", "_end_time", "event timestamp"])
+def test_timestamps_protobuf_refuses_fail_as_in_the_official_encoder(
+    field: str, value: Any
+) -> None:
+    span = ended(TracerProvider())
+    if field == "event timestamp":
+        span._events = [Event("e", {}, timestamp=value)]  # type: ignore[attr-defined]
+    else:
+        setattr(span, field, value)
+    same_outcome([span])
+
+
+@pytest.mark.parametrize("count", [-1, 2**32, True, 2**32 - 1])
+@pytest.mark.parametrize("where", ["span", "event", "link", "events", "links"])
+def test_dropped_counts_beyond_uint32_fail_as_in_the_official_encoder(
+    where: str, count: Any
+) -> None:
+    span = ended(TracerProvider())
+    if where == "span":
+        span._attributes = _bounded(count)  # type: ignore[attr-defined]
+    elif where == "event":
+        span._events = [Event("e", _bounded(count), timestamp=1)]  # type: ignore[attr-defined]
+    elif where == "link":
+        span._links = [Link(SpanContext(1, 2, False), _bounded(count))]  # type: ignore[attr-defined]
+    else:
+        bounded = BoundedList(maxlen=None)
+        bounded.append(
+            Event("e", {}, timestamp=1) if where == "events" else Link(SpanContext(1, 2, False))
+        )
+        bounded.dropped = count
+        setattr(span, "_" + where, bounded)
+    same_outcome([span])
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("_kind", 2), ("_kind", None), ("_kind", Level.HIGH), ("_status", "status code")],
+)
+def test_kinds_and_status_codes_that_are_not_members_go_as_in_the_official_encoder(
+    field: str, value: Any
+) -> None:
+    span = ended(TracerProvider())
+    if field == "_status":
+        status = Status(StatusCode.OK)
+        status._status_code = SpanKind.CLIENT  # type: ignore[assignment]  # an enum, another one
+        value = status
+    setattr(span, field, value)
+    same_outcome([span])
+
+
+def test_a_batch_left_to_the_official_encoder_logs_each_dropped_attribute_once() -> None:
+    provider = TracerProvider()
+    dropping = ended(provider)
+    dropping._attributes = {"bad": 2**64, "good": 1}  # type: ignore[attr-defined]
+    for odd in (b"bytes name", 7):  # ours hands the batch over at the second span
+        other = ended(provider)
+        other._name = odd  # type: ignore[attr-defined]
+        result = same_outcome([dropping, other])
+        assert len(result[-1]) == 1
+
+
+def test_dropped_scope_attributes_are_logged_before_dropped_resource_attributes() -> None:
+    spans = carrying("resource", {"resource bad": 2**64})
+    spans[0].instrumentation_scope._attributes = {"scope bad": 2**64}  # type: ignore[union-attr]
+    result = same_outcome(spans)
+    assert [line[2].split(":")[0] for line in result[-1]] == [
+        "Failed to encode key scope bad",
+        "Failed to encode key resource bad",
+    ]
+
+
+def test_huge_names_descriptions_and_values_are_encoded_but_not_cached() -> None:
+    huge = "x" * 100_000
+    provider = TracerProvider()
+    spans = []
+    for i in range(3):
+        span = ended(provider, f"{huge}{i}", attributes={"huge": huge + str(i), huge: 1.5})
+        span._status = Status(StatusCode.ERROR, huge + str(i))  # type: ignore[attr-defined]
+        spans.append(span)
+    same_bytes(spans)
+    caches = [
+        encoder._NAMES.cache,
+        encoder._STATUS,
+        encoder._ATTRIBUTES._young,
+        encoder._ATTRIBUTES._old,
+        encoder._ATTRIBUTES._keys,
+    ]
+    assert all(len(v) <= encoder._CACHEABLE for cache in caches for v in cache.values())

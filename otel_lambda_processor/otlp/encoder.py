@@ -8,6 +8,15 @@ scopes, attribute key/value pairs) is encoded once. Span fields are read from th
 attributes only on a tested OpenTelemetry release (:mod:`.releases`) and after an import-time
 check on a real span that they give what the public API gives; otherwise through the public API.
 A batch holding anything but SDK ``ReadableSpan`` objects goes to the official encoder unchanged.
+
+Hostile values get exactly the official treatment. An attribute this encoder cannot encode is put
+to the official encoder alone: if that fails too, the pair is dropped and logged as the official
+encoder drops and logs it. If it succeeds, or anything else here fails (a name that is not a
+``str``, a timestamp that is not an int, ...), or an attribute value nests deeper than
+``_MAX_NESTING``, the whole batch goes to the official encoder: its bytes, its exception, its
+log lines. So ``encode_spans`` raises where and what the official one raises; on protobuf's upb
+backend ``UnicodeEncodeError`` for a lone surrogate in a span name, event name or status
+description, and ``google.protobuf.message.DecodeError`` for attribute values nested too deep.
 """
 
 from __future__ import annotations
@@ -25,9 +34,31 @@ from .releases import untested_releases
 
 # The official encoder logs dropped attributes on this logger, with this message.
 _official_logger = logging.getLogger("opentelemetry.exporter.otlp.proto.common._internal")
+_DROPPED = "Failed to encode key %s: %s"
+
+# How deep attribute values (sequences and maps in one another) may nest and still be encoded
+# here; a deeper one sends its batch to the official encoder. That encoder builds a protobuf
+# object for every value, and on protobuf's upb backend each object is copied into its parent by
+# serialising and parsing it again, and upb's parser refuses more than 100 levels of messages
+# below the one it parses. So an attribute whose ``AnyValue`` has more than 100 levels below it
+# is dropped (logged), and one with more than 100 minus its distance below ``ResourceSpans``
+# (the last message copied) fails the whole batch: from 97 levels for span and scope
+# attributes, 96 for event and link attributes, 98 for resource attributes. A sequence adds two
+# levels and a map three. With the pure-Python backend the limit is Python's recursion limit,
+# and ``SetAllowOversizeProtos(True)`` lifts upb's. 16 containers stay far below all of them.
+_MAX_NESTING = 16
+# Encodings longer than this are not cached: a cache of 4,096 huge status descriptions, span
+# names or attribute values would hold on to memory a Lambda function may not have.
+_CACHEABLE = 512
+
+
+class _HandOverError(Exception):
+    """Raised where this batch is to be handed over to the official encoder."""
+
 
 _pack_double = struct.Struct("<d").pack
 _pack_fixed64 = struct.Struct("<Q").pack
+_pack_times = struct.Struct("<BQBQ").pack  # a span's start and end time fields
 _pack_fixed32 = struct.Struct("<I").pack
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _UINT64_MASK = 2**64 - 1
@@ -68,40 +99,92 @@ def _field(tag: bytes, payload: bytes) -> bytes:
 
 
 # -- AnyValue and KeyValue ---------------------------------------------------------------------
-def _any_value(value: Any) -> bytes:
-    """The content of an ``AnyValue`` message, as the official ``_encode_value`` builds it."""
+def _any_value(value: Any, depth: int = 0) -> bytes:
+    """The content of an ``AnyValue`` message, as the official ``_encode_value`` builds it.
+
+    Raises where the official one raises (the exception may differ: the official encoder is
+    asked again), and ``_HandOverError`` for a value nested deeper than ``_MAX_NESTING``.
+    Subclasses are read as upb reads them: by their value, never through a method they override.
+    """
     kind = type(value)  # the exact common types first; subclasses take the official order below
     if kind is str:
         return _field(b"\x0a", value.encode("utf-8"))
     if kind is float:
         return b"\x21" + _pack_double(value)
     if kind is tuple:
-        return _field(b"\x2a", b"".join([_field(b"\x0a", _any_value(v)) for v in value]))
+        if depth >= _MAX_NESTING:
+            raise _HandOverError
+        depth += 1
+        return _field(b"\x2a", b"".join([_field(b"\x0a", _any_value(v, depth)) for v in value]))
+    if kind is int:
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise ValueError(f"Value out of range: {value}")
+        return b"\x18" + _varint(value & _UINT64_MASK)
     if value is None:
         return b""
     if isinstance(value, bool):
         return b"\x10\x01" if value else b"\x10\x00"
     if isinstance(value, str):
-        return _field(b"\x0a", value.encode("utf-8"))
+        return _field(b"\x0a", str.encode(value, "utf-8"))
     if isinstance(value, int):
-        if not _INT64_MIN <= value <= _INT64_MAX:
-            raise ValueError(f"Value out of range: {int(value)}")
-        return b"\x18" + _varint(int(value) & _UINT64_MASK)
+        number = operator.index(value)  # an exact int: not what a subclass's __int__ says
+        if not _INT64_MIN <= number <= _INT64_MAX:
+            raise ValueError(f"Value out of range: {number}")
+        return b"\x18" + _varint(number & _UINT64_MASK)
     if isinstance(value, float):
         return b"\x21" + _pack_double(value)
     if isinstance(value, bytes):
-        return _field(b"\x3a", value)
+        return _field(b"\x3a", value if kind is bytes else bytes.__getitem__(value, slice(None)))
     if isinstance(value, Sequence):
-        return _field(b"\x2a", b"".join([_field(b"\x0a", _any_value(v)) for v in value]))
+        if depth >= _MAX_NESTING:
+            raise _HandOverError
+        depth += 1
+        return _field(b"\x2a", b"".join([_field(b"\x0a", _any_value(v, depth)) for v in value]))
     if isinstance(value, Mapping):
-        pairs = [_field(b"\x0a", _key_value(str(k), v)) for k, v in value.items()]
+        if depth >= _MAX_NESTING:
+            raise _HandOverError
+        depth += 1
+        pairs = [_field(b"\x0a", _key_value(str(k), v, depth)) for k, v in value.items()]
         return _field(b"\x32", b"".join(pairs))
-    raise Exception(f"Invalid type {type(value)} of value {value}")
+    raise TypeError(f"Invalid type {type(value)} of value {value}")
 
 
-def _key_value(key: str, value: Any) -> bytes:
-    encoded_key = _field(b"\x0a", key.encode("utf-8")) if key else b""
-    return encoded_key + _field(b"\x12", _any_value(value))
+def _key_value(key: str, value: Any, depth: int) -> bytes:
+    encoded_key = str.encode(key, "utf-8")
+    encoded_key = _field(b"\x0a", encoded_key) if encoded_key else b""
+    return encoded_key + _field(b"\x12", _any_value(value, depth))
+
+
+def _string(tag: bytes, value: Any) -> bytes:
+    """A string field as the official encoder sets it: left out when None or empty."""
+    if isinstance(value, str):
+        encoded = str.encode(value, "utf-8")
+        return _field(tag, encoded) if encoded else b""
+    if value is None:
+        return b""
+    raise _HandOverError  # bytes (which protobuf decodes), other objects (which it refuses)
+
+
+def _timestamp(tag: bytes, value: Any) -> bytes:
+    """A ``fixed64`` timestamp field, left out when 0 or None."""
+    if value and value is not True:
+        return tag + _pack_fixed64(value)
+    return _unset(value)
+
+
+def _unset(value: Any) -> bytes:
+    """Nothing, for an integer field that is None or 0; other values go to the official encoder
+    (protobuf refuses True, False and floats)."""
+    if value is not None and type(value) is not int:
+        raise _HandOverError
+    return b""
+
+
+def _count(tag: bytes, value: Any) -> bytes:
+    """A ``uint32`` field of a dropped count, known to be non-zero."""
+    if type(value) is not int or not 0 < value <= 0xFFFFFFFF:
+        raise _HandOverError
+    return tag + _varint(value)
 
 
 _CACHE_LIMIT = 4096
@@ -120,7 +203,9 @@ class _Attributes:
         self._old: dict[tuple[bytes, str, type, Any], bytes] = {}
         self._keys: dict[str, bytes] = {}
 
-    def encode(self, tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
+    def encode(self, tag: bytes, attributes: Mapping[str, Any] | None, dropped: list[Any]) -> bytes:
+        """The pairs as repeated ``tag`` fields; pairs the official encoder drops are left out
+        and added to ``dropped`` as (key, the official encoder's exception)."""
         if not attributes:
             return b""
         young = self._young
@@ -132,49 +217,60 @@ class _Attributes:
                 cache_key = (tag, key, kind, value)
                 encoded = young.get(cache_key)
                 if encoded is None:
-                    encoded = self._old.get(cache_key) or self._pair(tag, key, value)
+                    encoded = self._old.get(cache_key) or self._pair(tag, key, value, dropped)
                     if encoded is None:
                         continue
                     if len(young) >= _CACHE_LIMIT:
                         self._old, young = young, {}
                         self._young = young
-                    young[cache_key] = encoded
+                    if len(encoded) <= _CACHEABLE:
+                        young[cache_key] = encoded
             elif kind is float:  # not cached: -0.0 == 0.0 and nan != nan
-                encoded_key = self._keys.get(key) or self._key(key)
+                encoded_key = self._keys.get(key)
                 if encoded_key is None:
-                    continue
-                encoded = _field(tag, encoded_key + b"\x12\x09\x21" + _pack_double(value))
+                    encoded = self._pair(tag, key, value, dropped)
+                    if encoded is None:
+                        continue
+                else:
+                    encoded = _field(tag, encoded_key + b"\x12\x09\x21" + _pack_double(value))
             else:
-                encoded = self._pair(tag, key, value)
+                encoded = self._pair(tag, key, value, dropped)
                 if encoded is None:
                     continue
             out.append(encoded)
         return b"".join(out)
 
-    def _key(self, key: str) -> bytes | None:
-        """The ``KeyValue.key`` field, cached; None (logged) when the key cannot be encoded."""
-        try:
-            encoded_key = _field(b"\x0a", key.encode("utf-8")) if key else b""
-        except Exception as error:  # the official encoder drops the pair and logs it
-            _official_logger.exception("Failed to encode key %s: %s", key, error)
-            return None
-        if len(self._keys) >= _CACHE_LIMIT:
-            self._keys.clear()
-        self._keys[key] = encoded_key
+    def _key(self, key: str) -> bytes:
+        """The ``KeyValue.key`` field, cached; raises when the key is not a str or not UTF-8."""
+        encoded_key = str.encode(key, "utf-8")
+        encoded_key = _field(b"\x0a", encoded_key) if encoded_key else b""
+        if len(encoded_key) <= _CACHEABLE:
+            if len(self._keys) >= _CACHE_LIMIT:
+                self._keys.clear()
+            self._keys[key] = encoded_key
         return encoded_key
 
-    def _pair(self, tag: bytes, key: str, value: Any) -> bytes | None:
-        """One ``KeyValue`` field, or None (logged as the official encoder logs it)."""
-        encoded_key = self._keys.get(key)
-        if encoded_key is None:
-            encoded_key = self._key(key)
-            if encoded_key is None:
-                return None
+    def _pair(self, tag: bytes, key: str, value: Any, dropped: list[Any]) -> bytes | None:
+        """One ``KeyValue`` field, or None for a pair the official encoder drops."""
         try:
+            encoded_key = self._keys.get(key)
+            if encoded_key is None:
+                encoded_key = self._key(key)
             return _field(tag, encoded_key + _field(b"\x12", _any_value(value)))
-        except Exception as error:  # the official encoder drops the pair and logs it
-            _official_logger.exception("Failed to encode key %s: %s", key, error)
+        except _HandOverError:
+            raise
+        except Exception:  # what does the official encoder make of this pair?
+            pass
+        try:
+            from opentelemetry.exporter.otlp.proto.common._internal import _encode_key_value
+
+            _encode_key_value(key, value)
+        except ImportError:  # pragma: no cover - an official encoder without it
+            raise _HandOverError from None
+        except Exception as error:  # it drops the pair and logs why
+            dropped.append((key, error))
             return None
+        raise _HandOverError  # it encodes what this encoder could not
 
 
 # -- reading spans -----------------------------------------------------------------------------
@@ -321,18 +417,19 @@ class _Strings:
     def field(self, value: str) -> bytes:
         encoded = self.cache.get(value)
         if encoded is None:
-            encoded = _field(self.tag, value.encode("utf-8"))
-            if len(self.cache) >= _CACHE_LIMIT:
-                self.cache.clear()
-            self.cache[value] = encoded
+            encoded = _string(self.tag, value)
+            if len(encoded) <= _CACHEABLE:
+                if len(self.cache) >= _CACHE_LIMIT:
+                    self.cache.clear()
+                self.cache[value] = encoded
         return encoded
 
 
 _NAMES = _Strings(b"\x2a")
 
 
-def _span(span: ReadableSpan, attributes: _Attributes) -> bytes:
-    """The span as a ``ScopeSpans.spans`` field."""
+def _span(span: ReadableSpan, attributes: _Attributes, dropped: list[Any]) -> bytes:
+    """The span as a ``ScopeSpans.spans`` field; dropped attributes are added to ``dropped``."""
     (
         context,
         parent,
@@ -360,40 +457,42 @@ def _span(span: ReadableSpan, attributes: _Attributes) -> bytes:
         append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
     if name:
         append(_NAMES.field(name))
+    elif type(name) is not str:  # None, or what the official encoder may take or refuse
+        append(_string(b"\x2a", name))
     encoded_kind = _KIND_FIELD.get(id(kind))  # by identity: enum members live forever, and
     # hashing one is a Python-level call on Python 3.12
-    append(encoded_kind if encoded_kind is not None else b"\x30" + _SMALL[_KIND[kind.value]])
-    if start_time:
-        append(b"\x39" + _pack_fixed64(start_time))
-    if end_time:
-        append(b"\x41" + _pack_fixed64(end_time))
+    if encoded_kind is None:
+        raise _HandOverError  # not a SpanKind member
+    append(encoded_kind)
+    if start_time and end_time and start_time is not True and end_time is not True:
+        append(_pack_times(0x39, start_time, 0x41, end_time))  # both fields in one call
+    else:
+        append(_timestamp(b"\x39", start_time) + _timestamp(b"\x41", end_time))
     if span_attributes:
-        append(attributes.encode(b"\x4a", span_attributes))
+        append(attributes.encode(b"\x4a", span_attributes, dropped))
     if dropped_attributes:
-        append(b"\x50" + _varint(dropped_attributes))
+        append(_count(b"\x50", dropped_attributes))
     if events:
         for event in _sequence(events):
-            content = b"\x09" + _pack_fixed64(event.timestamp) if event.timestamp else b""
-            if event.name:
-                content += _field(b"\x12", event.name.encode("utf-8"))
-            content += attributes.encode(b"\x1a", event.attributes)
+            content = _timestamp(b"\x09", event.timestamp) + _string(b"\x12", event.name)
+            content += attributes.encode(b"\x1a", event.attributes, dropped)
             if event.dropped_attributes:
-                content += b"\x20" + _varint(event.dropped_attributes)
+                content += _count(b"\x20", event.dropped_attributes)
             append(_field(b"\x5a", content))
     if dropped_events:
-        append(b"\x60" + _varint(dropped_events))
+        append(_count(b"\x60", dropped_events))
     if links:
         for link in _sequence(links):
             linked = link.context
             content = b"\x0a\x10" + linked.trace_id.to_bytes(16, "big")
             content += b"\x12\x08" + linked.span_id.to_bytes(8, "big")
-            content += attributes.encode(b"\x22", link.attributes)
+            content += attributes.encode(b"\x22", link.attributes, dropped)
             if link.dropped_attributes:
-                content += b"\x28" + _varint(link.dropped_attributes)
+                content += _count(b"\x28", link.dropped_attributes)
             content += b"\x35" + _flags(linked)
             append(_field(b"\x6a", content))
     if dropped_links:
-        append(b"\x70" + _varint(dropped_links))
+        append(_count(b"\x70", dropped_links))
     encoded_status = _STATUS.get((id(status.status_code), status.description))
     if encoded_status is None:
         encoded_status = _status(status)
@@ -404,15 +503,16 @@ def _span(span: ReadableSpan, attributes: _Attributes) -> bytes:
 
 def _status(status: Any) -> bytes:
     """The span's ``Status`` field; the common ones are cached."""
-    content = b""
-    if status.description:
-        content += _field(b"\x12", status.description.encode("utf-8"))
+    content = _string(b"\x12", status.description)
     code = _STATUS_FIELD.get(status.status_code)
-    content += code if code is not None else b"\x18" + _varint(status.status_code.value)
+    if code is None:
+        raise _HandOverError  # not a StatusCode member
+    content += code
     encoded = _field(b"\x7a", content)
-    cacheable = type(status.status_code) is StatusCode and type(status.description) in (
-        str,
-        None.__class__,
+    cacheable = (
+        type(status.status_code) is StatusCode
+        and type(status.description) in (str, None.__class__)
+        and len(encoded) <= _CACHEABLE
     )
     if cacheable and len(_STATUS) < _CACHE_LIMIT:  # members live forever: their ids stay theirs
         _STATUS[(id(status.status_code), status.description)] = encoded
@@ -432,21 +532,24 @@ _ATTRIBUTES = _Attributes()  # shared by every batch: attribute pairs repeat acr
 
 
 class _Encoder:
-    """One batch: resources and scopes are encoded once each."""
+    """One batch: resources and scopes are encoded once each.
+
+    Attributes the official encoder drops are kept in ``dropped``, to be logged only once the
+    batch is encoded here: a batch that goes to the official encoder gets its log lines.
+    """
 
     def __init__(self) -> None:
         self.attributes = _ATTRIBUTES
+        self.dropped: list[tuple[Any, Exception]] = []
 
     def resource(self, resource: Any) -> bytes:
-        return self.attributes.encode(b"\x0a", resource.attributes)
+        return self.attributes.encode(b"\x0a", resource.attributes, self.dropped)
 
     def scope(self, scope: Any) -> bytes:
         if scope is None:
             return b""
-        content = _field(b"\x0a", scope.name.encode("utf-8")) if scope.name else b""
-        if scope.version:
-            content += _field(b"\x12", scope.version.encode("utf-8"))
-        return content + self.attributes.encode(b"\x1a", scope.attributes)
+        content = _string(b"\x0a", scope.name) + _string(b"\x12", scope.version)
+        return content + self.attributes.encode(b"\x1a", scope.attributes, self.dropped)
 
     def request(self, spans: Sequence[ReadableSpan]) -> bytes:
         # Grouped by equality, as the official encoder groups; Resource hashes by serialising
@@ -462,19 +565,18 @@ class _Encoder:
                 bucket = grouped.setdefault(resource, {}).setdefault(scope, [])
                 by_identity[identity] = bucket
                 keep_alive.append((resource, scope))
-            bucket.append(_span(span, self.attributes))
+            bucket.append(_span(span, self.attributes, self.dropped))
         out = []
         for resource, scopes in grouped.items():
-            content = _field(b"\x0a", self.resource(resource))
+            scope_spans = []  # before the resource's attributes, as the official encoder does
             for scope, encoded_spans in scopes.items():
                 scope_content = _field(b"\x0a", self.scope(scope))
                 scope_content += b"".join(encoded_spans)
-                schema = scope.schema_url if scope is not None else None
-                if schema:
-                    scope_content += _field(b"\x1a", schema.encode("utf-8"))
-                content += _field(b"\x12", scope_content)
-            if resource.schema_url:
-                content += _field(b"\x1a", resource.schema_url.encode("utf-8"))
+                if scope is not None:
+                    scope_content += _string(b"\x1a", scope.schema_url)
+                scope_spans.append(_field(b"\x12", scope_content))
+            content = _field(b"\x0a", self.resource(resource)) + b"".join(scope_spans)
+            content += _string(b"\x1a", resource.schema_url)
             out.append(_field(b"\x0a", content))
         return b"".join(out)
 
@@ -488,9 +590,20 @@ def _official(spans: Sequence[ReadableSpan]) -> bytes:
 def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
     """The serialized ``ExportTraceServiceRequest`` for ``spans``.
 
-    Byte-identical to the official encoder's ``encode_spans(spans).SerializeToString()``;
-    a batch with anything but SDK ``ReadableSpan`` objects is handed to the official encoder.
+    Byte-identical to the official encoder's ``encode_spans(spans).SerializeToString()``, and
+    where that one drops an attribute or raises, this drops it with the same log line or raises
+    the same exception. A batch with anything but SDK ``ReadableSpan`` objects, or one this
+    encoder cannot encode whole, is handed to the official encoder.
     """
     if not all(isinstance(span, ReadableSpan) for span in spans):
         return _official(spans)
-    return _Encoder().request(spans)
+    encoder = _Encoder()
+    try:
+        data: bytes | None = encoder.request(spans)
+    except Exception:  # _HandOverError, or a value the official encoder may take or refuse
+        data = None
+    if data is None:  # out of the except: what the official encoder raises comes on its own
+        return _official(spans)
+    for key, error in encoder.dropped:
+        _official_logger.error(_DROPPED, key, error, exc_info=error)
+    return data
