@@ -379,6 +379,74 @@ def bench_import(rounds: int) -> dict[str, list[float]]:
     return {"opentelemetry.sdk.trace": base, "+ otel_lambda_processor": ours}
 
 
+INIT_SETUPS = {
+    # name: what is added to "TracerProvider(), set global" before the one span
+    "SDK alone": "",
+    "+ LambdaSpanProcessor(our OTLPSpanExporter)": (
+        "from otel_lambda_processor import LambdaSpanProcessor\n"
+        "from otel_lambda_processor.otlp import OTLPSpanExporter\n"
+        "processor = LambdaSpanProcessor(OTLPSpanExporter(endpoint=ENDPOINT))\n"
+        "provider.add_span_processor(processor)\n"
+    ),
+    "+ BatchSpanProcessor(official OTLPSpanExporter)": (
+        "from opentelemetry.sdk.trace.export import BatchSpanProcessor\n"
+        "from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter\n"
+        "processor = BatchSpanProcessor(OTLPSpanExporter(endpoint=ENDPOINT))\n"
+        "provider.add_span_processor(processor)\n"
+    ),
+    "+ LambdaSpanProcessor(exporter that imports nothing)": (
+        "from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult\n"
+        "from otel_lambda_processor import LambdaSpanProcessor\n"
+        "class Null(SpanExporter):\n"
+        "    def export(self, spans): return SpanExportResult.SUCCESS\n"
+        "processor = LambdaSpanProcessor(Null())\n"
+        "provider.add_span_processor(processor)\n"
+    ),
+}
+
+OURS_INIT = "+ LambdaSpanProcessor(our OTLPSpanExporter)"
+OFFICIAL_INIT = "+ BatchSpanProcessor(official OTLPSpanExporter)"
+
+_INIT_SCRIPT = """
+import sys, time
+ENDPOINT = sys.argv[1]
+started = time.perf_counter()
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+provider = TracerProvider(shutdown_on_exit=False)
+trace.set_tracer_provider(provider)
+{setup}
+trace.get_tracer("init").start_span("first").end()
+init = time.perf_counter() - started
+flushed = time.perf_counter()
+ok = provider.force_flush(30000)
+print(init, time.perf_counter() - flushed, ok)
+"""
+
+
+def bench_init(rounds: int) -> dict[str, tuple[list[float], list[float]]]:
+    """Init (imports, construction, the first span) of each setup in fresh interpreters,
+    interleaved; and, apart, the first export after it (a cold start's first flush)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OTEL_", "LAMBDA_"))}
+    env["LAMBDA_EXTENSION_SPAN_PROCESSOR_MODE"] = "finalize"  # the flush below is the export
+    results: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in INIT_SETUPS}
+    with ReceiverProcess() as receiver:
+        for round_ in range(rounds + 1):  # the first round writes bytecode caches: not counted
+            for name, setup in INIT_SETUPS.items():
+                out = subprocess.run(
+                    [sys.executable, "-c", _INIT_SCRIPT.format(setup=setup), receiver.endpoint],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env=env,
+                ).stdout.split()
+                assert out[2] == "True", f"{name}: the first export failed"
+                if round_:
+                    results[name][0].append(float(out[0]))
+                    results[name][1].append(float(out[1]))
+    return results
+
+
 # -- 5. memory ----------------------------------------------------------------------------------
 def bench_memory(count: int = 2048) -> dict[str, float]:
     span = one_span()
@@ -646,6 +714,7 @@ def main() -> None:
     flush = {**bench_flush(flush_rounds, spans), **bench_encoder(spans, flush_rounds)}
     compression = bench_gzip(spans, flush_rounds)
     imports = bench_import(5 if args.quick else 15)
+    init = bench_init(2 if args.quick else 11)
     memory = bench_memory()
     registration = bench_registration(5 if args.quick else 20)
     span_counts = (1, 1000) if args.quick else (1, 10_000)
@@ -736,6 +805,25 @@ def main() -> None:
         f"| import time added over `opentelemetry.sdk.trace` | {fmt(added, 'ms', 1e3)} | "
         f"sdk alone {fmt(imports['opentelemetry.sdk.trace'], 'ms', 1e3)} | — | ≤ 5 ms |"
     )
+    sdk_init = init["SDK alone"][0]
+    official_added = median_spread(
+        [o - b for o, b in zip(init[OFFICIAL_INIT][0], sdk_init, strict=True)]
+    )[0]
+    for name in INIT_SETUPS:
+        if name == "SDK alone":
+            continue
+        added = [o - b for o, b in zip(init[name][0], sdk_init, strict=True)]
+        goal = "≤ 0.25×" if name == OURS_INIT else "—"
+        lines.append(
+            f"| init added over the SDK alone: {name} | {fmt(added, 'ms', 1e3)} | official "
+            f"setup adds {official_added * 1e3:.1f} ms (SDK alone {fmt(sdk_init, 'ms', 1e3)}) | "
+            f"{median_spread(added)[0] / official_added:.2f}× | {goal} |"
+        )
+    for name in (OURS_INIT, OFFICIAL_INIT):
+        lines.append(
+            f"| first export after a cold start (1 span): {name} | "
+            f"{fmt(init[name][1], 'ms', 1e3)} | — | — | — |"
+        )
     lines.append(
         f"| memory per buffered span (beyond the span) | "
         f"{memory['bytes per buffered span']:.1f} B | — | — | ≤ 16 B |"

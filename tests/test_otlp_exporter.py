@@ -21,6 +21,7 @@ from opentelemetry.trace import Link, SpanContext, StatusCode
 
 from otel_lambda_processor import LambdaSpanProcessor
 from otel_lambda_processor.otlp import OTLPSpanExporter
+from otel_lambda_processor.otlp import encoder as encoder_module
 from otel_lambda_processor.otlp import exporter as exporter_module
 from otel_lambda_processor.testing import Fault, OTLPReceiver
 
@@ -164,7 +165,7 @@ def test_outside_the_tested_releases_the_official_exporter_does_everything(
     monkeypatch.setattr(
         exporter_module, "untested_releases", lambda: ("opentelemetry-sdk==1.99.0",)
     )
-    monkeypatch.setattr(exporter_module, "encode_spans", _must_not_run)
+    monkeypatch.setattr(encoder_module, "encode_spans", _must_not_run)
     monkeypatch.setattr(exporter_module, "_said", set())
     caplog.set_level(logging.INFO, logger=exporter_module.__name__)
     OTLPSpanExporter(endpoint=receiver.endpoint).shutdown()
@@ -187,7 +188,7 @@ def test_the_installed_releases_are_the_tested_ones() -> None:
 def test_if_the_fast_encoder_fails_the_batch_still_leaves(
     receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(exporter_module, "encode_spans", _must_not_run)
+    monkeypatch.setattr(encoder_module, "encode_spans", _must_not_run)
     exporter = OTLPSpanExporter(endpoint=receiver.endpoint)
     spans = make_spans(10)
     assert exporter.export(spans) == SpanExportResult.SUCCESS

@@ -33,12 +33,14 @@ class Fault:
 
     ``status``: answer this HTTP status; ``hang``: hold the request this many seconds (or until
     :meth:`OTLPReceiver.release`) before answering ``status`` or 200; ``close``: drop the
-    connection without an answer.
+    connection without an answer; ``retry_after``: send this ``Retry-After`` header with
+    ``status``.
     """
 
     status: int | None = None
     hang: float | None = None
     close: bool = False
+    retry_after: str | None = None
 
 
 @dataclass(frozen=True)
@@ -231,7 +233,8 @@ class OTLPReceiver:
             return
         if fault is not None and fault.status is not None and fault.status != 200:
             self._record(ReceivedRequest(arrived, 0, fault.status, headers, kept))
-            self._answer(http, fault.status, b"")
+            extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+            self._answer(http, fault.status, b"", extra)
             return
         try:
             request = ExportTraceServiceRequest.FromString(_decompress(http, body))
@@ -253,8 +256,15 @@ class OTLPReceiver:
             self._lock.notify_all()
 
     @staticmethod
-    def _answer(http: BaseHTTPRequestHandler, status: int, body: bytes) -> None:
+    def _answer(
+        http: BaseHTTPRequestHandler,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         http.send_response(status)
+        for name, value in (headers or {}).items():
+            http.send_header(name, value)
         http.send_header("Content-Type", "application/x-protobuf")
         http.send_header("Content-Length", str(len(body)))
         http.end_headers()

@@ -1,0 +1,147 @@
+"""The OTLP/HTTP span exporter's configuration, resolved as the official exporter resolves it.
+
+Constructor arguments first, then ``OTEL_EXPORTER_OTLP_TRACES_*``, then ``OTEL_EXPORTER_OTLP_*``,
+then the defaults; the same warnings for the same bad values. Resolving imports nothing heavy:
+the HTTP client and the encoder load at the first export.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from ..config import DEFAULT_OTLP_TIMEOUT_SECONDS, otlp_timeout_seconds
+
+# The official exporter's logger: its configuration warnings keep their usual source.
+_official_logger = logging.getLogger("opentelemetry.exporter.otlp.proto.http._common")
+
+DEFAULT_ENDPOINT = "http://localhost:4318"
+TRACES_PATH = "v1/traces"
+DEFAULT_MAX_REQUEST_SIZE = 64 * 1024 * 1024
+COMPRESSIONS = ("none", "deflate", "gzip")
+
+#: Set (to a credential provider's name), these make the official exporter build a ``requests``
+#: session; ours then hands everything to the official exporter.
+CREDENTIAL_PROVIDER_ENVS = (
+    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER",
+    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_TRACES_CREDENTIAL_PROVIDER",
+)
+
+
+def _first(env: Mapping[str, str], *names: str) -> str | None:
+    for name in names:
+        value = env.get(name)
+        if value:
+            return value
+    return None
+
+
+class ExporterSettings(NamedTuple):
+    """Everything the exporter needs to send a batch, already resolved."""
+
+    endpoint: str
+    headers: dict[str, str]
+    timeout: float
+    compression: str  # one of COMPRESSIONS
+    #: ``True`` (system CAs), ``False`` (no verification) or a CA bundle's path.
+    verify: bool | str
+    #: A client certificate's path, or ``(certificate, key)`` paths, or ``None``.
+    cert: str | tuple[str, str] | None
+    max_request_size: int
+
+
+def compression_name(value: Any) -> str | None:
+    """An argument's compression (the official enums or their names), ``None`` if not given."""
+    if value is None:
+        return None
+    raw = getattr(value, "value", value)
+    if isinstance(raw, str) and raw.strip().lower() in COMPRESSIONS:
+        return raw.strip().lower()
+    return None
+
+
+def resolve(
+    env: Mapping[str, str],
+    *,
+    endpoint: str | None = None,
+    certificate_file: str | None = None,
+    client_key_file: str | None = None,
+    client_certificate_file: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    compression: Any = None,
+    max_request_size: int | None = None,
+    user_agent: str,
+) -> ExporterSettings:
+    """Resolve the settings from the arguments and ``env`` as the official exporter does."""
+    if not endpoint:
+        endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or None
+    if not endpoint:
+        base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or DEFAULT_ENDPOINT
+        endpoint = f"{base.removesuffix('/')}/{TRACES_PATH}"
+    return ExporterSettings(
+        endpoint=endpoint,
+        headers=_headers(env, headers, user_agent),
+        timeout=_timeout(env, timeout),
+        compression=compression_name(compression) or _compression(env),
+        verify=certificate_file
+        or _first(env, "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE")
+        or True,
+        cert=_client_cert(env, client_key_file, client_certificate_file),
+        max_request_size=DEFAULT_MAX_REQUEST_SIZE if max_request_size is None else max_request_size,
+    )
+
+
+def _headers(
+    env: Mapping[str, str], explicit: Mapping[str, str] | None, user_agent: str
+) -> dict[str, str]:
+    from opentelemetry.util.re import parse_env_headers  # the official parser: same warnings
+
+    resolved = {"content-type": "application/x-protobuf", "user-agent": user_agent}
+    raw = _first(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS") or ""
+    resolved.update(parse_env_headers(raw, liberal=True))
+    if explicit:
+        resolved.update({key.lower(): value for key, value in explicit.items()})
+    return resolved
+
+
+def _timeout(env: Mapping[str, str], explicit: float | None) -> float:
+    usable = otlp_timeout_seconds(env, explicit)  # ours: 0, inf, nan... warned and replaced
+    if usable is not None:
+        return usable
+    if explicit is not None:
+        return float(explicit)
+    raw = _first(env, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
+    if raw is None:
+        return DEFAULT_OTLP_TIMEOUT_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        _official_logger.warning("Invalid timeout value %r, using default of %s seconds", raw, 10)
+        return DEFAULT_OTLP_TIMEOUT_SECONDS
+    return value if math.isfinite(value) else DEFAULT_OTLP_TIMEOUT_SECONDS
+
+
+def _compression(env: Mapping[str, str]) -> str:
+    raw = _first(env, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION")
+    value = (raw or "none").lower().strip()
+    if value not in COMPRESSIONS:
+        _official_logger.warning("Unsupported compression type: %s", value)
+        return "none"
+    return value
+
+
+def _client_cert(
+    env: Mapping[str, str], key_file: str | None, certificate_file: str | None
+) -> str | tuple[str, str] | None:
+    key = key_file or _first(
+        env, "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"
+    )
+    certificate = certificate_file or _first(
+        env, "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"
+    )
+    if certificate and key:
+        return (certificate, key)
+    return certificate or None
