@@ -5,11 +5,14 @@ retry the same way, ``Retry-After`` included."""
 from __future__ import annotations
 
 import gzip
+import ssl
 import time
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import trustme
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as official
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
@@ -190,3 +193,77 @@ def test_a_requests_session_goes_to_the_official_exporter(receiver: OTLPReceiver
     assert not exporter.uses_fast_encoder
     assert exporter.export(spans()) == SpanExportResult.SUCCESS
     assert len(receiver.spans) == 6
+
+
+# -- TLS: certificate_file, client_certificate_file, client_key_file, and their variables --------
+@pytest.fixture(scope="module")
+def authority() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(autouse=True)
+def no_requests_ca_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
+    # requests lets these variables override a session's CA (psf/requests#3829), so with them
+    # set the official exporter ignores certificate_file; ours (urllib3) honours it regardless.
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+
+
+def tls_receiver(authority: trustme.CA, *, client_certificates: bool) -> OTLPReceiver:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    if client_certificates:
+        authority.configure_trust(context)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return OTLPReceiver(keep_bodies=True, tls=context)
+
+
+def test_tls_with_the_collectors_ca_from_the_argument_or_the_variables(
+    monkeypatch: pytest.MonkeyPatch, authority: trustme.CA, tmp_path: Path
+) -> None:
+    ca = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(ca))
+    with tls_receiver(authority, client_certificates=False) as receiver:
+        assert receiver.endpoint.startswith("https://")
+        both_send(endpoint=receiver.endpoint, certificate_file=str(ca))
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_CERTIFICATE", str(ca))
+        both_send(endpoint=receiver.endpoint)
+        monkeypatch.delenv("OTEL_EXPORTER_OTLP_CERTIFICATE")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", str(ca))
+        both_send(endpoint=receiver.endpoint)
+        assert len(receiver.requests) == 6
+
+
+def test_tls_refuses_a_collector_it_cannot_verify_like_the_official_one(
+    authority: trustme.CA,
+) -> None:
+    with tls_receiver(authority, client_certificates=False) as receiver:
+        for make in (OTLPSpanExporter, OfficialExporter):
+            exporter = make(endpoint=receiver.endpoint, timeout=2)  # system CAs only
+            assert exporter.export(spans()) == SpanExportResult.FAILURE
+        assert receiver.requests == []
+
+
+def test_mutual_tls_with_a_client_certificate_from_arguments_or_variables(
+    monkeypatch: pytest.MonkeyPatch, authority: trustme.CA, tmp_path: Path
+) -> None:
+    ca, cert, key = tmp_path / "ca.pem", tmp_path / "client.pem", tmp_path / "client.key"
+    authority.cert_pem.write_to_path(str(ca))
+    client = authority.issue_cert("client@example.com")
+    client.cert_chain_pems[0].write_to_path(str(cert))
+    client.private_key_pem.write_to_path(str(key))
+    with tls_receiver(authority, client_certificates=True) as receiver:
+        for make in (OTLPSpanExporter, OfficialExporter):  # no client certificate: refused
+            exporter = make(endpoint=receiver.endpoint, certificate_file=str(ca), timeout=2)
+            assert exporter.export(spans()) == SpanExportResult.FAILURE
+        both_send(
+            endpoint=receiver.endpoint,
+            certificate_file=str(ca),
+            client_certificate_file=str(cert),
+            client_key_file=str(key),
+        )
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_CERTIFICATE", str(ca))
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", str(cert))
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_CLIENT_KEY", str(key))
+        both_send(endpoint=receiver.endpoint)
+        assert [r.status for r in receiver.requests] == [200] * 4

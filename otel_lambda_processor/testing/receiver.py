@@ -7,6 +7,7 @@ spans, and can be told to misbehave: answer an HTTP status, hang, or drop the co
 from __future__ import annotations
 
 import gzip
+import ssl
 import threading
 import time
 import zlib
@@ -96,10 +97,19 @@ class OTLPReceiver:
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`. :attr:`endpoint` is the
     URL to give ``OTLPSpanExporter(endpoint=...)``. ``latency`` delays every answer, as a
-    collector across a network would. ``keep_bodies`` keeps each request's raw body.
+    collector across a network would. ``keep_bodies`` keeps each request's raw body. ``tls``: a
+    server-side ``ssl.SSLContext`` to serve HTTPS with (its verify mode decides whether clients
+    must present a certificate).
     """
 
-    def __init__(self, port: int = 0, *, latency: float = 0.0, keep_bodies: bool = False) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        latency: float = 0.0,
+        keep_bodies: bool = False,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         #: Seconds every request waits before it is answered: a collector across a network.
         self.latency = latency
         self.keep_bodies = keep_bodies
@@ -124,6 +134,10 @@ class OTLPReceiver:
 
         self._server = _QuietServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
+        self._scheme = "http"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+            self._scheme = "https"
         self._thread: threading.Thread | None = None
 
     # -- life ---------------------------------------------------------------------------------
@@ -151,7 +165,7 @@ class OTLPReceiver:
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}{TRACES_PATH}"
+        return f"{self._scheme}://127.0.0.1:{self.port}{TRACES_PATH}"
 
     # -- faults -------------------------------------------------------------------------------
     def inject(self, fault: Fault, times: int = 1) -> None:
