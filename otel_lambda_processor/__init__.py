@@ -10,25 +10,29 @@ and call :func:`handler_done` (or let the extension coordinator notice) when the
 from typing import TYPE_CHECKING, Any
 
 from .config import ProcessorMode, ProcessorSettings
+from .config import coordinator_environment as _coordinator_environment
 from .processor import LambdaSpanProcessor
 from .signals import HUB as _HUB
-from .signals import LifecycleDriver as _LifecycleDriver
 from .signals import handler_done
 
+if TYPE_CHECKING:
+    from .handler import AttributesExtractor, traced_handler
+    from .resource import lambda_resource
+    from .signals import LifecycleDriver
+    from .triggers import TriggerSpan
 
-def _start_coordinator(mode: str) -> _LifecycleDriver | None:
-    # Imported on first use: the coordinator (and urllib3) cost nothing until a processor exists.
+
+def _start_coordinator(mode: str) -> "LifecycleDriver | None":
+    # The coordinator (and urllib3) cost nothing until a processor exists, and nothing at all
+    # outside Lambda: the environment is checked before the module is imported.
+    if _coordinator_environment() is None:
+        return None
     from .coordinator import start_for_mode
 
     return start_for_mode(mode)
 
 
 _HUB.set_driver_factory(_start_coordinator)
-
-if TYPE_CHECKING:
-    from .handler import AttributesExtractor, traced_handler
-    from .resource import lambda_resource
-    from .triggers import TriggerSpan
 
 _LAZY = {
     "traced_handler": "handler",

@@ -23,7 +23,8 @@ import os
 import re
 import threading
 from collections.abc import Mapping
-from typing import NamedTuple
+
+from .signals import Record, field
 
 _logger = logging.getLogger(__name__)
 
@@ -164,7 +165,9 @@ def warn_once(variable: str, raw: str, problem: str, used: object) -> None:
     _logger.warning("%s=%r %s; using %s instead", variable, shown, problem, used)
 
 
-_DECIMAL = re.compile(r"([+-]?)0*([0-9]+(?:_[0-9]+)*)")
+# Patterns are compiled (and cached by ``re``) on first use: compiling them at import would
+# cost every cold start, while most functions set none of the variables they check.
+_DECIMAL = r"([+-]?)0*([0-9]+(?:_[0-9]+)*)"
 
 
 def _parse_decimal(raw: str) -> int | None:
@@ -173,7 +176,7 @@ def _parse_decimal(raw: str) -> int | None:
     ``int()`` alone would take other scripts' digits (and ``isdigit()`` even superscripts), and
     refuses numbers of some 4,300 digits.
     """
-    match = _DECIMAL.fullmatch(raw.strip())
+    match = re.fullmatch(_DECIMAL, raw.strip())
     if match is None:
         return None
     sign, digits = match.groups()
@@ -339,20 +342,32 @@ FALLBACK_FLUSH_LEAD_MILLIS = 300
 #: Of Lambda's 500 ms SIGTERM grace (with an internal extension), what our flush may use.
 SIGTERM_BUDGET_MILLIS = 400
 
-_HOST_PORT = re.compile(
+_HOST_PORT = (
     r"^(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):"
     r"(?P<port>[0-9]{1,5})$"
 )
 
 
-class LambdaEnvironment(NamedTuple):
+class LambdaEnvironment(Record):
     """What the coordinator needs to know about where it runs."""
 
+    __slots__ = ()
+    _fields = ("runtime_api", "initialization_type", "execution_env", "sdk_disabled")
+
     #: ``host:port`` of the Runtime and Extensions APIs; ``None`` outside Lambda (or invalid).
-    runtime_api: str | None
-    initialization_type: str
-    execution_env: str | None
-    sdk_disabled: bool
+    runtime_api: str | None = field(0)
+    initialization_type: str = field(1)
+    execution_env: str | None = field(2)
+    sdk_disabled: bool = field(3)
+
+    def __new__(
+        cls,
+        runtime_api: str | None,
+        initialization_type: str,
+        execution_env: str | None,
+        sdk_disabled: bool,
+    ) -> LambdaEnvironment:
+        return tuple.__new__(cls, (runtime_api, initialization_type, execution_env, sdk_disabled))
 
     @property
     def in_lambda(self) -> bool:
@@ -371,7 +386,7 @@ def parse_runtime_api(raw: str | None) -> str | None:
     """``host:port`` if ``raw`` is one (port 1-65535), else ``None`` with one warning."""
     if raw is None or raw.strip() == "":
         return None
-    match = _HOST_PORT.match(raw.strip())
+    match = re.match(_HOST_PORT, raw.strip())
     if match is None or not 0 < int(match.group("port")) < 65536:
         warn_once(RUNTIME_API_ENV, raw, "is not host:port", "no extension (inline export)")
         return None
@@ -420,3 +435,21 @@ def lambda_function_environment() -> dict[str, str]:
 def lambda_environment() -> LambdaEnvironment:
     """:func:`load_lambda_environment` over ``os.environ``."""
     return load_lambda_environment(os.environ)
+
+
+def coordinator_environment() -> LambdaEnvironment | None:
+    """:func:`lambda_environment` if a coordinator should follow it, else ``None``.
+
+    Only inside Lambda with the SDK enabled; outside Lambda it logs why at INFO, on the
+    coordinator's logger. Checked before the coordinator (and urllib3) is even imported.
+    """
+    environment = lambda_environment()
+    if environment.sdk_disabled:
+        return None
+    if not environment.in_lambda:
+        logging.getLogger("otel_lambda_processor.coordinator").info(
+            "AWS_LAMBDA_RUNTIME_API is not set: not running in AWS Lambda, so no extension is "
+            "registered; spans are exported at handler_done(), force_flush() and shutdown()"
+        )
+        return None
+    return environment

@@ -25,7 +25,7 @@ from .config import (
     FALLBACK_FLUSH_LEAD_MILLIS,
     SIGTERM_BUDGET_MILLIS,
     LambdaEnvironment,
-    lambda_environment,
+    coordinator_environment,
 )
 from .lifecycle import Flush, Lifecycle, LifecycleError, Phase
 from .signals import (
@@ -63,7 +63,8 @@ BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 
 
-_ERROR_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,63}")
+#: Compiled (and cached by ``re``) on first use: only a failing call needs it.
+_ERROR_TYPE = r"[A-Za-z][A-Za-z0-9_.]{0,63}"
 
 
 def _read_bounded(response: Any) -> bytes | None:
@@ -157,7 +158,7 @@ class ExtensionsApi:
             payload = None
         if response.status >= 300:
             error_type = payload.get("errorType") if isinstance(payload, dict) else None
-            if not (isinstance(error_type, str) and _ERROR_TYPE.fullmatch(error_type)):
+            if not (isinstance(error_type, str) and re.fullmatch(_ERROR_TYPE, error_type)):
                 error_type = None  # logged later: only Lambda's own short names, never content
             raise ExtensionsApiError(
                 f"{method} {path} answered {response.status} {error_type or ''}".strip(),
@@ -452,14 +453,8 @@ _coordinator: Coordinator | None = None
 def start_for_mode(mode: str) -> Coordinator | None:
     """Start this process's coordinator for the first processor's mode, if Lambda needs one."""
     global _coordinator
-    environment = lambda_environment()
-    if environment.sdk_disabled:
-        return None
-    if not environment.in_lambda:
-        _logger.info(
-            "AWS_LAMBDA_RUNTIME_API is not set: not running in AWS Lambda, so no extension is "
-            "registered; spans are exported at handler_done(), force_flush() and shutdown()"
-        )
+    environment = coordinator_environment()
+    if environment is None:  # outside Lambda, or the SDK is disabled
         return None
     if environment.managed_instances:
         _logger.info(

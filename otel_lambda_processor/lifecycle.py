@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import enum
 from collections import OrderedDict
-from typing import NamedTuple
 
-from .signals import ExportReason
+from .signals import ExportReason, Record, field
 
 
 class Phase(enum.Enum):
@@ -31,18 +30,34 @@ class LifecycleError(Exception):
     """An event that is not legal in the current phase (a bug in the caller, not in Lambda)."""
 
 
-class Invocation(NamedTuple):
-    request_id: str
-    deadline_ms: int | None
-    trace_header: str | None
+class Invocation(Record):
+    __slots__ = ()
+    _fields = ("request_id", "deadline_ms", "trace_header")
+
+    request_id: str = field(0)
+    deadline_ms: int | None = field(1)
+    trace_header: str | None = field(2)
+
+    def __new__(
+        cls, request_id: str, deadline_ms: int | None, trace_header: str | None
+    ) -> Invocation:
+        return tuple.__new__(cls, (request_id, deadline_ms, trace_header))
 
 
-class Flush(NamedTuple):
+class Flush(Record):
     """Export now, for ``request_id`` (``None`` at shutdown), by ``deadline_ms`` (wall clock)."""
 
-    reason: ExportReason
-    request_id: str | None
-    deadline_ms: int | None
+    __slots__ = ()
+    _fields = ("reason", "request_id", "deadline_ms")
+
+    reason: ExportReason = field(0)
+    request_id: str | None = field(1)
+    deadline_ms: int | None = field(2)
+
+    def __new__(
+        cls, reason: ExportReason, request_id: str | None, deadline_ms: int | None
+    ) -> Flush:
+        return tuple.__new__(cls, (reason, request_id, deadline_ms))
 
 
 #: How many request ids of early or finished signals are remembered (a few suffice: a process

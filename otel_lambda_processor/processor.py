@@ -48,16 +48,14 @@ def _sampled_public(span: ReadableSpan) -> bool:
         return False
 
 
-_EMPTY_RESOURCE = Resource({})
-
-
 def _context_layout_is_known() -> bool:
-    """Check once that ``span._context[3]`` is the trace flags, as the fast sampled test assumes."""
+    """Check that ``span._context[3]`` is the trace flags, as the fast sampled test assumes."""
     try:
+        # An explicit resource: the default one detects the host, ~3 ms of cold start.
+        resource = Resource({})
         for flags in (0, 1):
             context = SpanContext(1, 1, False, TraceFlags(flags))
-            # An explicit resource: the default one detects the host, ~3 ms of cold start.
-            span = ReadableSpan("probe", context=context, resource=_EMPTY_RESOURCE)
+            span = ReadableSpan("probe", context=context, resource=resource)
             fast = span._context[3] & 1  # type: ignore[index]
             if fast != flags or _sampled_public(span) != bool(flags):
                 return False
@@ -66,7 +64,16 @@ def _context_layout_is_known() -> bool:
         return False
 
 
-_FAST_SAMPLED_CHECK = _context_layout_is_known()
+_layout_known: bool | None = None
+
+
+def _fast_sampled_check() -> bool:
+    """Whether ``on_end`` may use the fast sampled test: probed at the first processor's
+    construction rather than at import (importing alone stays cheap), then remembered."""
+    global _layout_known
+    if _layout_known is None:
+        _layout_known = _context_layout_is_known()
+    return _layout_known
 
 
 def _make_on_end(
@@ -81,7 +88,8 @@ def _make_on_end(
     method (see benchmarks/). Every ``mask + 1`` appends it calls ``check_high_water``; without
     one (``finalize`` never exports on its own) it only appends and counts.
     """
-    if _FAST_SAMPLED_CHECK and check_high_water is None:
+    fast = _fast_sampled_check()
+    if fast and check_high_water is None:
 
         def on_end(span: ReadableSpan) -> None:
             try:
@@ -93,7 +101,7 @@ def _make_on_end(
             append(span)
             tick()
 
-    elif _FAST_SAMPLED_CHECK and check_high_water is not None:
+    elif fast and check_high_water is not None:
 
         def on_end(span: ReadableSpan) -> None:
             try:

@@ -15,9 +15,14 @@ import logging
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from .signals import epoch_ms_or_none
+
+if TYPE_CHECKING:
+    from typing import Protocol
+else:
+    Protocol = object  # for type checkers only: a real one costs cold start (see signals)
 
 _logger = logging.getLogger(__name__)
 

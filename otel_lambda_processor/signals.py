@@ -14,8 +14,16 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
-from typing import NamedTuple, Protocol, Union
+from collections.abc import Callable, Iterable
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from typing import Protocol, TypeVar
+else:
+    # The protocols below only serve type checkers: a real ``typing.Protocol`` class costs some
+    # 50 us of cold start each. None is ``runtime_checkable``, so nothing else can tell.
+    Protocol = object
 
 _logger = logging.getLogger(__name__)
 
@@ -76,27 +84,109 @@ def bounded_wait(seconds: float | None) -> float | None:
     return min(seconds, MAX_WAIT_SECONDS)
 
 
-class InvocationStarted(NamedTuple):
+if TYPE_CHECKING:
+    _R = TypeVar("_R", bound="Record")
+
+
+def field(index: int) -> Any:
+    """The read-only attribute for item ``index`` of a :class:`Record`."""
+    return property(itemgetter(index), doc=f"Alias for field number {index}")
+
+
+class Record(tuple[Any, ...]):
+    """What a ``typing.NamedTuple`` is at run time, written out once.
+
+    A ``NamedTuple`` class compiles code for its ``__new__`` and for every field's annotation:
+    some 150 us of cold start each. A subclass lists its ``_fields``, writes ``__new__`` and
+    declares each attribute with :func:`field`; it then compares, hashes, unpacks, pickles,
+    prints and ``_replace``-s as the ``NamedTuple`` would.
+    """
+
+    __slots__ = ()
+    _fields: ClassVar[tuple[str, ...]] = ()
+    _field_defaults: ClassVar[dict[str, Any]] = {}
+    __match_args__: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        code = cls.__new__.__code__
+        if code.co_varnames[1 : code.co_argcount] != cls._fields:
+            raise TypeError(f"{cls.__name__}.__new__ must take exactly {cls._fields}, in order")
+        defaults = cls.__new__.__defaults__ or ()
+        named = cls._fields[len(cls._fields) - len(defaults) :]
+        cls._field_defaults = dict(zip(named, defaults, strict=True))
+        cls.__match_args__ = cls._fields  # type: ignore[misc]  # as NamedTuple sets it
+
+    @classmethod
+    def _make(cls: type[_R], iterable: Iterable[Any]) -> _R:
+        result = tuple.__new__(cls, iterable)
+        if len(result) != len(cls._fields):
+            raise TypeError(f"Expected {len(cls._fields)} arguments, got {len(result)}")
+        return result
+
+    def _replace(self: _R, **changes: Any) -> _R:
+        result = self._make(map(changes.pop, self._fields, self))
+        if changes:
+            raise ValueError(f"Got unexpected field names: {list(changes)!r}")
+        return result
+
+    def _asdict(self) -> dict[str, Any]:
+        return dict(zip(self._fields, self, strict=False))
+
+    def __getnewargs__(self) -> tuple[Any, ...]:
+        return tuple(self)
+
+    def __repr__(self) -> str:
+        pairs = zip(self._fields, self, strict=False)
+        inner = ", ".join(f"{name}={value!r}" for name, value in pairs)
+        return f"{type(self).__name__}({inner})"
+
+
+class InvocationStarted(Record):
     """An invocation is open: the environment is not frozen until it ends."""
 
-    request_id: str
+    __slots__ = ()
+    _fields = ("request_id", "deadline", "trace_header", "handler_thread")
+
+    request_id: str = field(0)
     #: ``time.monotonic()`` value by which all telemetry work for it must be over.
-    deadline: float | None = None
+    deadline: float | None = field(1)
     #: The ``X-Amzn-Trace-Id`` value Lambda sent with the invocation, when there was one.
-    trace_header: str | None = None
+    trace_header: str | None = field(2)
     #: ``threading.get_ident()`` of the thread that runs the handler; ``None``: the main thread.
-    handler_thread: int | None = None
+    handler_thread: int | None = field(3)
+
+    def __new__(
+        cls,
+        request_id: str,
+        deadline: float | None = None,
+        trace_header: str | None = None,
+        handler_thread: int | None = None,
+    ) -> InvocationStarted:
+        return tuple.__new__(cls, (request_id, deadline, trace_header, handler_thread))
 
 
-class HandlerDone(NamedTuple):
+class HandlerDone(Record):
     """The handler has returned (or raised); its spans have ended."""
 
-    request_id: str | None = None
-    deadline: float | None = None
+    __slots__ = ()
+    _fields = ("request_id", "deadline", "export_follows", "freezes")
+
+    request_id: str | None = field(0)
+    deadline: float | None = field(1)
     #: An :class:`ExportDue` for this invocation follows once the response has been sent.
-    export_follows: bool = False
+    export_follows: bool = field(2)
     #: The environment may freeze as soon as the publisher returns (so exports must be waited on).
-    freezes: bool = False
+    freezes: bool = field(3)
+
+    def __new__(
+        cls,
+        request_id: str | None = None,
+        deadline: float | None = None,
+        export_follows: bool = False,
+        freezes: bool = False,
+    ) -> HandlerDone:
+        return tuple.__new__(cls, (request_id, deadline, export_follows, freezes))
 
 
 class ExportReason(enum.Enum):
@@ -108,15 +198,23 @@ class ExportReason(enum.Enum):
     SHUTDOWN = "shutdown"
 
 
-class ExportDue(NamedTuple):
+class ExportDue(Record):
     """Export now, within ``deadline``: the response is out, the deadline is near, or shutdown."""
 
-    reason: ExportReason
-    deadline: float | None = None
-    request_id: str | None = None
+    __slots__ = ()
+    _fields = ("reason", "deadline", "request_id")
+
+    reason: ExportReason = field(0)
+    deadline: float | None = field(1)
+    request_id: str | None = field(2)
+
+    def __new__(
+        cls, reason: ExportReason, deadline: float | None = None, request_id: str | None = None
+    ) -> ExportDue:
+        return tuple.__new__(cls, (reason, deadline, request_id))
 
 
-Signal = Union[InvocationStarted, HandlerDone, ExportDue]
+Signal = InvocationStarted | HandlerDone | ExportDue
 
 
 class Completion(Protocol):
