@@ -173,9 +173,9 @@ def bench_whole_span(rounds: int, spans: int) -> dict[str, list[float]]:
 
 
 # -- 3. flush throughput, the encoder, compression ---------------------------------------------
-def realistic_spans(count: int) -> list[ReadableSpan]:
-    """A Lambda function's spans: one resource, three scopes interleaved, HTTP, DB and queue
-    attributes with shared and distinct values, an event on some, an error status on a few."""
+def _lambda_spans(count: int, attributes: Callable[[int], dict[str, Any]]) -> list[ReadableSpan]:
+    """A Lambda function's spans: one resource, three scopes interleaved (span ``i`` from scope
+    ``i % 3``, with ``attributes(i)``), an event on some, an error status on a few."""
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.trace import StatusCode
 
@@ -190,38 +190,93 @@ def realistic_spans(count: int) -> list[ReadableSpan]:
     ]
     spans: list[ReadableSpan] = []
     for i in range(count):
-        kind = i % 3
-        if kind == 0:
-            attributes: dict[str, Any] = {
-                "rpc.system": "aws-api",
-                "rpc.service": "DynamoDB",
-                "rpc.method": "GetItem",
-                "aws.region": "eu-west-1",
-                "aws.dynamodb.table_names": ("orders",),
-                "aws.request_id": f"{i:08X}-ABCD-4C2E-9F3A-1B2C3D4E5F60",
-            }
-        elif kind == 1:
-            attributes = {
-                "http.request.method": "POST",
-                "url.full": f"https://api.example.com/v1/items/{i % 500}",
-                "server.address": "api.example.com",
-                "http.response.status_code": 200 if i % 50 else 503,
-                "http.request.body.size": 512 + i % 97,
-            }
-        else:
-            attributes = {
-                "order.id": f"ord-{i}",
-                "order.items": i % 12,
-                "order.total": (i % 1000) / 7,
-                "customer.tier": ("free", "pro", "enterprise")[i % 3],
-            }
-        with tracers[kind].start_as_current_span(f"step {i % 20}", attributes=attributes) as span:
+        tracer = tracers[i % 3]
+        with tracer.start_as_current_span(f"step {i % 20}", attributes=attributes(i)) as span:
             if i % 10 == 0:
                 span.add_event("retry", {"attempt": 1 + i % 3})
             if i % 50 == 0:
                 span.set_status(StatusCode.ERROR, "upstream unavailable")
         spans.append(span)  # type: ignore[arg-type]
     return spans
+
+
+def _repeated_attributes(i: int) -> dict[str, Any]:
+    """HTTP, DB and queue attributes, most values shared between spans, a few distinct."""
+    if i % 3 == 0:
+        return {
+            "rpc.system": "aws-api",
+            "rpc.service": "DynamoDB",
+            "rpc.method": "GetItem",
+            "aws.region": "eu-west-1",
+            "aws.dynamodb.table_names": ("orders",),
+            "aws.request_id": f"{i:08X}-ABCD-4C2E-9F3A-1B2C3D4E5F60",
+        }
+    if i % 3 == 1:
+        return {
+            "http.request.method": "POST",
+            "url.full": f"https://api.example.com/v1/items/{i % 500}",
+            "server.address": "api.example.com",
+            "http.response.status_code": 200 if i % 50 else 503,
+            "http.request.body.size": 512 + i % 97,
+        }
+    return {
+        "order.id": f"ord-{i}",
+        "order.items": i % 12,
+        "order.total": (i % 1000) / 7,
+        "customer.tier": ("free", "pro", "enterprise")[i % 3],
+    }
+
+
+def _distinct_attributes(i: int) -> dict[str, Any]:
+    """The same keys, types and counts, but every string value unique to its span (request
+    ids, SQL with ids, full URLs with query strings, user agents) and ints and floats varied."""
+    uid = f"{i * 2654435761 % 2**32:08x}-{i % 65536:04x}-4c2e-9f3a-{i * 40503 % 2**48:012x}"
+    if i % 3 == 0:
+        return {
+            "rpc.system": f"aws-api/{uid}",
+            "rpc.service": f"DynamoDB.{uid[:8]}",
+            "rpc.method": f"GetItem#{i}",
+            "db.query.text": (
+                f"SELECT id, status, total FROM orders WHERE customer_id = {i * 7919} "
+                f"AND created_at > '2024-{1 + i % 12:02d}-{1 + i % 28:02d}' LIMIT {1 + i % 100}"
+            ),
+            "aws.dynamodb.table_names": (f"orders-{uid[:8]}",),
+            "aws.request_id": uid.upper(),
+        }
+    if i % 3 == 1:
+        return {
+            "http.request.method": f"POST {uid}",
+            "url.full": (
+                f"https://api.example.com/v1/items/{i}?customer={i * 7919}&session={uid}"
+                f"&page={i % 40}&sort=created_at"
+            ),
+            "user_agent.original": (
+                f"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                f"Chrome/{100 + i % 30}.0.{i}.{i % 200} Safari/537.36"
+            ),
+            "http.response.status_code": 100 + i * 7 % 500,
+            "http.request.body.size": i * 2654435761 % 2**31,
+        }
+    return {
+        "order.id": f"ord-{uid}",
+        "order.items": i * 40503 % 100_000,
+        "order.total": i * 1.37 + (i % 97) / 7,
+        "customer.tier": f"tier-{i}-{uid[-6:]}",
+    }
+
+
+def realistic_spans(count: int) -> list[ReadableSpan]:
+    """Spans whose attribute values mostly repeat (the "repeated values" workload)."""
+    return _lambda_spans(count, _repeated_attributes)
+
+
+def distinct_spans(count: int) -> list[ReadableSpan]:
+    """The same spans with every string attribute value unique (the "distinct values"
+    workload): real traces carry request ids, SQL, URLs and user agents that never repeat."""
+    return _lambda_spans(count, _distinct_attributes)
+
+
+WORKLOADS = {"repeated values": realistic_spans, "distinct values": distinct_spans}
 
 
 RECEIVER_PROCESS = """
@@ -271,7 +326,8 @@ class ReceiverProcess:
 
 def bench_flush(rounds: int, spans: list[ReadableSpan]) -> dict[str, list[float]]:
     """Export ``spans`` in 512-span batches to the local receiver: the official exporter, ours
-    (with and without gzip), and ours through LambdaSpanProcessor.force_flush."""
+    (without compression, and with gzip at the official exporter's fixed level 9), and ours
+    through LambdaSpanProcessor.force_flush."""
     from opentelemetry.exporter.otlp.proto.http import Compression
 
     from otel_lambda_processor.otlp import OTLPSpanExporter as FastExporter
@@ -283,8 +339,8 @@ def bench_flush(rounds: int, spans: list[ReadableSpan]) -> dict[str, list[float]
         "official exporter, gzip": lambda: OTLPSpanExporter(
             endpoint=endpoint, timeout=30, compression=Compression.Gzip
         ),
-        "our exporter, gzip": lambda: FastExporter(
-            endpoint=endpoint, timeout=30, compression=Compression.Gzip
+        "our exporter, gzip": lambda: FastExporter(  # the official level: not settable there
+            endpoint=endpoint, timeout=30, compression=Compression.Gzip, compression_level=9
         ),
     }
     out: dict[str, list[float]] = {name: [] for name in [*exporters, "force_flush"]}
@@ -314,21 +370,33 @@ def bench_flush(rounds: int, spans: list[ReadableSpan]) -> dict[str, list[float]
 
 
 def bench_encoder(spans: list[ReadableSpan], rounds: int) -> dict[str, list[float]]:
-    """Encode the same spans with the official encoder and with ours (byte-identical)."""
+    """Encode the same spans with the official encoder and with ours (byte-identical), alone
+    and followed by the same ``gzip.compress`` at our default level 1."""
+    import gzip
+
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as official
 
     from otel_lambda_processor.otlp import encode_spans
 
-    theirs, ours = [], []
+    out: dict[str, list[float]] = {
+        name: []
+        for name in ("official encoder", "our encoder", "official + gzip 1", "ours + gzip 1")
+    }
     for _ in range(rounds):
         start = time.perf_counter()
         expected = official(spans).SerializeToString()
-        theirs.append(time.perf_counter() - start)
+        out["official encoder"].append(time.perf_counter() - start)
         start = time.perf_counter()
         mine = encode_spans(spans)
-        ours.append(time.perf_counter() - start)
+        out["our encoder"].append(time.perf_counter() - start)
         assert mine == expected
-    return {"official encoder": theirs, "our encoder": ours}
+        start = time.perf_counter()
+        gzip.compress(official(spans).SerializeToString(), compresslevel=1)
+        out["official + gzip 1"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        gzip.compress(encode_spans(spans), compresslevel=1)
+        out["ours + gzip 1"].append(time.perf_counter() - start)
+    return out
 
 
 GZIP_LEVELS = (1, 6, 9)  # ours by default, zlib's default, the official exporter's
@@ -709,10 +777,17 @@ def main() -> None:
 
     on_end = bench_on_end(rounds, calls)
     whole = bench_whole_span(rounds * 8, 2000)
-    spans = realistic_spans(10_000)
     flush_rounds = 3 if args.quick else 7
-    flush = {**bench_flush(flush_rounds, spans), **bench_encoder(spans, flush_rounds)}
-    compression = bench_gzip(spans, flush_rounds)
+    flushes: dict[str, dict[str, list[float]]] = {}
+    for workload, make in WORKLOADS.items():
+        spans = make(10_000)
+        flushes[workload] = {
+            **bench_flush(flush_rounds, spans),
+            **bench_encoder(spans, flush_rounds),
+        }
+        if workload == "repeated values":
+            compression = bench_gzip(spans, flush_rounds)
+        del spans
     imports = bench_import(5 if args.quick else 15)
     init = bench_init(2 if args.quick else 11)
     memory = bench_memory()
@@ -770,30 +845,40 @@ def main() -> None:
         f"BatchSpanProcessor {fmt(over['BatchSpanProcessor'], 'ns')} | "
         f"{ratio(over['LambdaSpanProcessor'], over['BatchSpanProcessor']):.2f}× | — |"
     )
-    lines.append(
-        f"| encode 10,000 realistic spans (byte-identical) | "
-        f"{fmt(flush['our encoder'], 'ms', 1e3)} | official encoder "
-        f"{fmt(flush['official encoder'], 'ms', 1e3)} | "
-        f"{ratio(flush['official encoder'], flush['our encoder']):.1f}× faster | ≥ 5× faster |"
-    )
-    for suffix in ("", ", gzip"):
-        ours, theirs = flush[f"our exporter{suffix}"], flush[f"official exporter{suffix}"]
+    for workload, flush in flushes.items():
         lines.append(
-            f"| export 10,000 spans to the local receiver{suffix} | {fmt(ours, 'ms', 1e3)} | "
-            f"official exporter {fmt(theirs, 'ms', 1e3)} | {ratio(theirs, ours):.1f}× faster | "
-            f"{'≥ 4× faster' if not suffix else '—'} |"
+            f"| encode 10,000 spans, {workload} (byte-identical) | "
+            f"{fmt(flush['our encoder'], 'ms', 1e3)} | official encoder "
+            f"{fmt(flush['official encoder'], 'ms', 1e3)} | "
+            f"{ratio(flush['official encoder'], flush['our encoder']):.1f}× faster | "
+            f"≥ 5× faster |"
         )
-    lines.append(
-        f"| `force_flush` of 10,000 spans (our exporter) | "
-        f"{fmt(flush['force_flush'], 'ms', 1e3)} | `export()` directly "
-        f"{fmt(flush['our exporter'], 'ms', 1e3)} | "
-        f"{ratio(flush['force_flush'], flush['our exporter']):.2f}× | ≤ 1.1× |"
-    )
+        lines.append(
+            f"| encode + gzip level 1 (both), 10,000 spans, {workload} | "
+            f"{fmt(flush['ours + gzip 1'], 'ms', 1e3)} | official encoder + the same gzip "
+            f"{fmt(flush['official + gzip 1'], 'ms', 1e3)} | "
+            f"{ratio(flush['official + gzip 1'], flush['ours + gzip 1']):.1f}× faster | — |"
+        )
+        for suffix, how in (("", "no compression"), (", gzip", "gzip level 9 both")):
+            ours, theirs = flush[f"our exporter{suffix}"], flush[f"official exporter{suffix}"]
+            lines.append(
+                f"| export 10,000 spans to the local receiver, {workload}, {how} | "
+                f"{fmt(ours, 'ms', 1e3)} | official exporter {fmt(theirs, 'ms', 1e3)} | "
+                f"{ratio(theirs, ours):.1f}× faster | {'≥ 4× faster' if not suffix else '—'} |"
+            )
+        lines.append(
+            f"| `force_flush` of 10,000 spans (our exporter), {workload} | "
+            f"{fmt(flush['force_flush'], 'ms', 1e3)} | `export()` directly "
+            f"{fmt(flush['our exporter'], 'ms', 1e3)} | "
+            f"{ratio(flush['force_flush'], flush['our exporter']):.2f}× | ≤ 1.1× |"
+        )
+    flush = flushes["repeated values"]
     raw = compression[0][1]
     for level in GZIP_LEVELS:
         times, size = compression[level]
         lines.append(
-            f"| gzip level {level} of the 10,000 encoded spans ({raw / 1024:,.0f} KiB) | "
+            f"| gzip level {level} of 10,000 encoded spans, repeated values "
+            f"({raw / 1024:,.0f} KiB) | "
             f"{fmt(times, 'ms', 1e3)} | our encoder {fmt(flush['our encoder'], 'ms', 1e3)} | "
             f"{ratio(times, flush['our encoder']):.2f}× the encoding; "
             f"{size / 1024:,.0f} KiB ({size / raw:.1%}) | "

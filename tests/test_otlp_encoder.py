@@ -8,6 +8,7 @@ import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
+from unittest import mock
 
 import pytest
 from google.protobuf.internal import api_implementation
@@ -705,11 +706,114 @@ def test_huge_names_descriptions_and_values_are_encoded_but_not_cached() -> None
         span._status = Status(StatusCode.ERROR, huge + str(i))  # type: ignore[attr-defined]
         spans.append(span)
     same_bytes(spans)
-    caches = [
-        encoder._NAMES.cache,
-        encoder._STATUS,
-        encoder._ATTRIBUTES._young,
-        encoder._ATTRIBUTES._old,
-        encoder._ATTRIBUTES._keys,
-    ]
-    assert all(len(v) <= encoder._CACHEABLE for cache in caches for v in cache.values())
+    assert all(len(v) <= encoder._CACHEABLE for v in encoder._NAMES.cache.values())
+    assert all(len(v) <= encoder._CACHEABLE for v in encoder._STATUS.values())
+    keys = [entry for table in encoder._KEYS.tables.values() for entry in table.values()]
+    assert all(size <= encoder._CACHEABLE for entry in keys for size in entry.texts)
+    assert all(len(entry.field) <= encoder._MAX_KEY_FIELD for entry in keys)
+
+
+# -- distinct values: every value new, every key's heads reused -------------------------------
+def utf8_of_size(draw: st.DrawFn, size: int) -> str:
+    """A str of exactly ``size`` UTF-8 bytes, mixing one- to four-byte characters."""
+    out, left = [], size
+    while left:
+        width = draw(st.integers(1, min(left, 4)))
+        out.append({1: "a", 2: "\u00e9", 3: "\u4e2d", 4: "\U0001f600"}[width])
+        left -= width
+    return "".join(out)
+
+
+# Lengths around each boundary of a one- and two-byte length in a KeyValue field's head.
+SIZES = st.sampled_from([0, 1, 100, 107, 108, 110, 111, 112, 113, 114, 124, 125, 126, 127]) | (
+    st.integers(0, 700)
+)
+INTS = (
+    st.integers(0, 0x7F)
+    | st.integers(0x80, 2**21)
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.sampled_from([0x7F, 0x80, 0x3FFF, 0x4000, 0x1FFFFF, 0x200000, -1, 2**63 - 1, -(2**63)])
+)
+KEYS = st.sampled_from(["k", "", "http.url", "\u00e9t\u00e9", "k" * 112, "k" * 113, "k" * 200])
+
+
+@st.composite
+def distinct_values(draw: st.DrawFn, odd: bool = True) -> Any:
+    """A fresh attribute value of each kind the fast path takes, and (``odd``) a few it hands on."""
+    kinds = ["str", "str", "int", "float", "bool", "tuple"] + (["odd"] if odd else [])
+    kind = draw(st.sampled_from(kinds))
+    if kind == "str":
+        return utf8_of_size(draw, draw(SIZES))
+    if kind == "int":
+        return draw(INTS)
+    if kind == "float":
+        return draw(st.floats(allow_nan=True, allow_infinity=True))
+    if kind == "bool":
+        return draw(st.booleans())
+    if kind == "tuple":
+        return tuple(draw(st.lists(st.text(max_size=4), max_size=3)))
+    return draw(
+        st.sampled_from([None, b"bytes", 2**63, 2**64, -(2**63) - 1, "lone \udc80", Level.HIGH])
+    )
+
+
+@st.composite
+def distinct_maps(draw: st.DrawFn, odd: bool = True) -> dict[Any, Any]:
+    keys = draw(st.lists(KEYS | st.text(max_size=12) | st.sampled_from([b"k", 7]), max_size=6))
+    if not odd:
+        keys = [key for key in keys if isinstance(key, str) and "\udc80" not in key]
+    return {key: draw(distinct_values(odd)) for key in keys}
+
+
+@st.composite
+def distinct_batches(draw: st.DrawFn, odd: bool = True) -> list[ReadableSpan]:
+    resource = Resource(draw(distinct_maps(odd)))
+    provider = TracerProvider(resource=resource, id_generator=DrawnIds(draw))
+    tracer = provider.get_tracer("t", "1", attributes=draw(distinct_maps(odd)))
+    spans = []
+    for _ in range(draw(st.integers(1, 6))):
+        links = [Link(SpanContext(1, 2, False), draw(distinct_maps(odd)))]
+        span = tracer.start_span("op", links=links)
+        span.add_event("e", draw(distinct_maps(odd)))
+        span.end()
+        span._attributes = draw(distinct_maps(odd))  # type: ignore[attr-defined]
+        spans.append(span)
+    return spans  # type: ignore[return-value]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(distinct_batches())
+def test_spans_with_distinct_values_get_the_official_outcome(spans: list[ReadableSpan]) -> None:
+    same_outcome(spans)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(distinct_batches(odd=False))
+def test_spans_with_plain_values_are_encoded_here_without_the_official_encoder(
+    spans: list[ReadableSpan],
+) -> None:
+    expected = official(spans).SerializeToString()
+    with mock.patch.object(encoder, "_official", side_effect=AssertionError("handed over")):
+        assert encode_spans(spans) == expected
+
+
+@pytest.mark.parametrize("size", [0, 107, 108, 127, 128, 16_383, 16_384, 2**21])
+@pytest.mark.parametrize("key", ["k", "k" * 113, "\u00e9" * 60])
+def test_a_str_value_of_every_length_class_is_encoded_as_officially(key: str, size: int) -> None:
+    for where in WHERE:  # twice: the head made, then the head reused
+        same_outcome(carrying(where, {key: "v" * size, "z": "w" * size}) * 2)
+
+
+def test_the_key_tables_are_dropped_when_full_and_filled_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(encoder, "_HEADS_LIMIT", 40)
+    provider = TracerProvider()
+    for round_ in range(3):
+        spans = [
+            ended(provider, attributes={f"k{i}": "v" * (i + round_), "n": i * 1000})
+            for i in range(20)
+        ]
+        same_bytes(spans)
+        assert encoder._KEYS.heads <= 40
+    assert any(encoder._KEYS.tables.values())

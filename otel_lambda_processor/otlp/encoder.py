@@ -3,10 +3,13 @@ as ``encode_spans(spans).SerializeToString()`` of the official encoder.
 
 The official encoder builds a protobuf object per span, attribute and value and then serialises
 them; on Lambda that is most of the billed flush time. Here each message is written as bytes,
-fields in field-number order with proto3's rules for defaults, and what repeats (resources,
-scopes, attribute key/value pairs) is encoded once. Span fields are read from the SDK's private
-attributes only on a tested OpenTelemetry release (:mod:`.releases`) and after an import-time
-check on a real span that they give what the public API gives; otherwise through the public API.
+fields in field-number order with proto3's rules for defaults, as one list of parts joined once
+per span. What repeats is encoded once: resources and scopes per batch, span names and statuses
+per process, and for each attribute key the bytes before its value (``_Key``), as keys repeat
+even where values (request ids, SQL, URLs) never do; values themselves are not cached. Span
+fields are read from the SDK's private attributes only on a tested OpenTelemetry release
+(:mod:`.releases`) and after an import-time check on a real span that they give what the public
+API gives; otherwise through the public API.
 A batch holding anything but SDK ``ReadableSpan`` objects goes to the official encoder unchanged.
 
 Hostile values get exactly the official treatment. An attribute this encoder cannot encode is put
@@ -47,8 +50,9 @@ _DROPPED = "Failed to encode key %s: %s"
 # levels and a map three. With the pure-Python backend the limit is Python's recursion limit,
 # and ``SetAllowOversizeProtos(True)`` lifts upb's. 16 containers stay far below all of them.
 _MAX_NESTING = 16
-# Encodings longer than this are not cached: a cache of 4,096 huge status descriptions, span
-# names or attribute values would hold on to memory a Lambda function may not have.
+# Encodings longer than this are not cached, nor heads for str values longer than this: a cache
+# of 4,096 huge status descriptions or span names would hold on to memory a Lambda function may
+# not have, and values of ever new lengths would fill the key tables (see _Keys).
 _CACHEABLE = 512
 
 
@@ -75,8 +79,13 @@ def _sequence(values: Any) -> Any:
 
 
 def _varint(value: int) -> bytes:
+    """A non-negative int as a protobuf varint."""
     if value < 0x80:
         return _SMALL[value]
+    if value < 0x4000:
+        return bytes(((value & 0x7F) | 0x80, value >> 7))
+    if value < 0x200000:
+        return bytes(((value & 0x7F) | 0x80, ((value >> 7) & 0x7F) | 0x80, value >> 14))
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
@@ -188,89 +197,165 @@ def _count(tag: bytes, value: Any) -> bytes:
 
 
 _CACHE_LIMIT = 4096
+# Heads cached over every key table (see _Key) before all the tables are dropped: a few MiB.
+_HEADS_LIMIT = 32_768
 
 
-class _Attributes:
-    """Encodes attribute maps into repeated ``KeyValue`` fields.
+class _Key:
+    """What comes before an attribute value in a ``KeyValue`` field, for one key under one tag.
 
-    Pairs of str/int/bool values are cached in two generations: when the young one is full it
-    becomes the old one, and pairs found there move back, so values that keep coming back stay
-    cached while one-off values (request ids) pass through.
+    A ``KeyValue`` field is: tag, length, the key field, ``0x12``, the ``AnyValue``'s length,
+    the value's own tag, (its length,) the value. All but the value depends only on the tag, the
+    key, the kind of value and its encoded length, and keys repeat even where values do not: so
+    the head is encoded once per key and length, and each value is written after it as it is.
     """
 
+    __slots__ = ("false", "field", "floats", "ints", "tag", "texts", "true")
+
+    def __init__(self, tag: bytes, field: bytes) -> None:
+        self.tag = tag
+        self.field = field  # the KeyValue.key field: left out for an empty key
+        self.texts: dict[int, bytes] = {}  # str heads by the value's UTF-8 length, filled lazily
+        size = len(field)
+        # int heads by the length of the value's varint (1 to 10 bytes)
+        self.ints = [
+            tag + _SMALL[size + 3 + n] + field + b"\x12" + _SMALL[n + 1] + b"\x18"
+            for n in range(11)
+        ]
+        self.floats = tag + _SMALL[size + 11] + field + b"\x12\x09\x21"
+        self.false = tag + _SMALL[size + 4] + field + b"\x12\x02\x10\x00"
+        self.true = tag + _SMALL[size + 4] + field + b"\x12\x02\x10\x01"
+
+
+class _Keys:
+    """The ``_Key`` tables of every tag, bounded together: keys live as long as the process,
+    but a function that makes keys (or value lengths) without end must not hold on to them."""
+
     def __init__(self) -> None:
-        self._young: dict[tuple[bytes, str, type, Any], bytes] = {}
-        self._old: dict[tuple[bytes, str, type, Any], bytes] = {}
-        self._keys: dict[str, bytes] = {}
+        # by tag: resource and scope attributes (0x0a, 0x1a), span, event and link attributes
+        self.tables: dict[bytes, dict[str, _Key]] = {
+            tag: {} for tag in (b"\x0a", b"\x1a", b"\x4a", b"\x22")
+        }
+        self.heads = 0
 
-    def encode(self, tag: bytes, attributes: Mapping[str, Any] | None, dropped: list[Any]) -> bytes:
-        """The pairs as repeated ``tag`` fields; pairs the official encoder drops are left out
-        and added to ``dropped`` as (key, the official encoder's exception)."""
-        if not attributes:
-            return b""
-        young = self._young
-        out = []
-        items = attributes if type(attributes) is dict else _items(attributes)
-        for key, value in items.items():
-            kind = type(value)
-            if kind is str or kind is int or kind is bool:
-                cache_key = (tag, key, kind, value)
-                encoded = young.get(cache_key)
-                if encoded is None:
-                    encoded = self._old.get(cache_key) or self._pair(tag, key, value, dropped)
-                    if encoded is None:
-                        continue
-                    if len(young) >= _CACHE_LIMIT:
-                        self._old, young = young, {}
-                        self._young = young
-                    if len(encoded) <= _CACHEABLE:
-                        young[cache_key] = encoded
-            elif kind is float:  # not cached: -0.0 == 0.0 and nan != nan
-                encoded_key = self._keys.get(key)
-                if encoded_key is None:
-                    encoded = self._pair(tag, key, value, dropped)
-                    if encoded is None:
-                        continue
-                else:
-                    encoded = _field(tag, encoded_key + b"\x12\x09\x21" + _pack_double(value))
-            else:
-                encoded = self._pair(tag, key, value, dropped)
-                if encoded is None:
-                    continue
-            out.append(encoded)
-        return b"".join(out)
-
-    def _key(self, key: str) -> bytes:
-        """The ``KeyValue.key`` field, cached; raises when the key is not a str or not UTF-8."""
-        encoded_key = str.encode(key, "utf-8")
-        encoded_key = _field(b"\x0a", encoded_key) if encoded_key else b""
-        if len(encoded_key) <= _CACHEABLE:
-            if len(self._keys) >= _CACHE_LIMIT:
-                self._keys.clear()
-            self._keys[key] = encoded_key
-        return encoded_key
-
-    def _pair(self, tag: bytes, key: str, value: Any, dropped: list[Any]) -> bytes | None:
-        """One ``KeyValue`` field, or None for a pair the official encoder drops."""
-        try:
-            encoded_key = self._keys.get(key)
-            if encoded_key is None:
-                encoded_key = self._key(key)
-            return _field(tag, encoded_key + _field(b"\x12", _any_value(value)))
-        except _HandOverError:
-            raise
-        except Exception:  # what does the official encoder make of this pair?
-            pass
-        try:
-            from opentelemetry.exporter.otlp.proto.common._internal import _encode_key_value
-
-            _encode_key_value(key, value)
-        except ImportError:  # pragma: no cover - an official encoder without it
-            raise _HandOverError from None
-        except Exception as error:  # it drops the pair and logs why
-            dropped.append((key, error))
+    def key(self, tag: bytes, key: Any) -> _Key | None:
+        """The ``_Key`` of ``key``, made and cached; None for a key that is not an exact ``str``
+        or has no UTF-8 encoding (the official encoder's own treatment of it is asked for)."""
+        if type(key) is not str:
             return None
-        raise _HandOverError  # it encodes what this encoder could not
+        try:
+            encoded = key.encode()
+        except UnicodeEncodeError:
+            return None
+        field = _field(b"\x0a", encoded) if encoded else b""
+        if len(field) > _MAX_KEY_FIELD:  # its heads would need more than one byte of length
+            return None
+        self._count(16)
+        entry = _Key(tag, field)
+        self.tables[tag][key] = entry
+        return entry
+
+    def text(self, entry: _Key, size: int) -> bytes:
+        """The head of a ``str`` value of ``size`` bytes under ``entry``, cached."""
+        value_field = len(_varint(size)) + size + 1
+        pair = len(entry.field) + 1 + len(_varint(value_field)) + value_field
+        head = b"".join(
+            [
+                entry.tag,
+                _varint(pair),
+                entry.field,
+                b"\x12",
+                _varint(value_field),
+                b"\x0a",
+                _varint(size),
+            ]
+        )
+        if size <= _CACHEABLE:
+            self._count(1)
+            entry.texts[size] = head
+        return head
+
+    def _count(self, heads: int) -> None:
+        self.heads += heads
+        if self.heads > _HEADS_LIMIT:
+            for table in self.tables.values():
+                table.clear()
+            self.heads = heads
+
+
+# A key field longer than this would make an int, float or bool pair longer than one byte of
+# length can say; such keys take the generic path.
+_MAX_KEY_FIELD = 0x7F - 13
+_KEYS = _Keys()
+
+
+def _attributes(tag: bytes, attributes: Any, dropped: list[Any], append: Any) -> None:
+    """Appends ``attributes`` as repeated ``KeyValue`` fields under ``tag``; pairs the official
+    encoder drops are left out and added to ``dropped`` as (key, the official exception)."""
+    table = _KEYS.tables[tag]
+    items = attributes if type(attributes) is dict else _items(attributes)
+    for key, value in items.items():
+        entry = table.get(key)
+        if entry is None:
+            entry = _KEYS.key(tag, key)
+        if entry is not None:
+            kind = type(value)
+            if kind is str:
+                try:
+                    data = value.encode()
+                except UnicodeEncodeError:  # a lone surrogate: dropped, as officially
+                    pass
+                else:
+                    append(entry.texts.get(len(data)) or _KEYS.text(entry, len(data)))
+                    append(data)
+                    continue
+            elif kind is int:
+                if 0 <= value < 0x80:
+                    append(entry.ints[1])
+                    append(_SMALL[value])
+                    continue
+                if _INT64_MIN <= value <= _INT64_MAX:
+                    data = _varint(value & _UINT64_MASK)
+                    append(entry.ints[len(data)])
+                    append(data)
+                    continue
+            elif kind is float:
+                append(entry.floats)
+                append(_pack_double(value))
+                continue
+            elif kind is bool:
+                append(entry.true if value else entry.false)
+                continue
+        encoded = _pair(tag, entry, key, value, dropped)  # the rest: sequences, bytes, None, ...
+        if encoded is not None:
+            append(encoded)
+
+
+def _pair(tag: bytes, entry: _Key | None, key: Any, value: Any, dropped: list[Any]) -> bytes | None:
+    """One ``KeyValue`` field the generic way, or None for a pair the official encoder drops."""
+    try:
+        encoded_key = entry.field if entry is not None else _key_field(key)
+        return _field(tag, encoded_key + _field(b"\x12", _any_value(value)))
+    except _HandOverError:
+        raise
+    except Exception:  # what does the official encoder make of this pair?
+        pass
+    try:
+        from opentelemetry.exporter.otlp.proto.common._internal import _encode_key_value
+
+        _encode_key_value(key, value)
+    except ImportError:  # pragma: no cover - an official encoder without it
+        raise _HandOverError from None
+    except Exception as error:  # it drops the pair and logs why
+        dropped.append((key, error))
+        return None
+    raise _HandOverError  # it encodes what this encoder could not
+
+
+def _key_field(key: Any) -> bytes:
+    """The ``KeyValue.key`` field; raises when the key is not a str or not UTF-8."""
+    encoded_key = str.encode(key, "utf-8")
+    return _field(b"\x0a", encoded_key) if encoded_key else b""
 
 
 # -- reading spans -----------------------------------------------------------------------------
@@ -428,8 +513,9 @@ class _Strings:
 _NAMES = _Strings(b"\x2a")
 
 
-def _span(span: ReadableSpan, attributes: _Attributes, dropped: list[Any]) -> bytes:
-    """The span as a ``ScopeSpans.spans`` field; dropped attributes are added to ``dropped``."""
+def _span(span: ReadableSpan, dropped: list[Any], out: list[bytes]) -> None:
+    """Appends the span as a ``ScopeSpans.spans`` field to ``out``; dropped attributes are
+    added to ``dropped``."""
     (
         context,
         parent,
@@ -446,17 +532,20 @@ def _span(span: ReadableSpan, attributes: _Attributes, dropped: list[Any]) -> by
         dropped_links,
     ) = _fields(span)
     parts = [
-        b"\x0a\x10" + context.trace_id.to_bytes(16, "big"),
-        b"\x12\x08" + context.span_id.to_bytes(8, "big"),
+        b"\x0a\x10",
+        context.trace_id.to_bytes(16, "big"),
+        b"\x12\x08",
+        context.span_id.to_bytes(8, "big"),
     ]
     append = parts.append
     trace_state = context.trace_state
     if trace_state:
         append(_field(b"\x1a", ",".join([f"{k}={v}" for k, v in trace_state.items()]).encode()))
     if parent:
-        append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
+        append(b"\x22\x08")
+        append(parent.span_id.to_bytes(8, "big"))
     if name:
-        append(_NAMES.field(name))
+        append(_NAMES.cache.get(name) or _NAMES.field(name))
     elif type(name) is not str:  # None, or what the official encoder may take or refuse
         append(_string(b"\x2a", name))
     encoded_kind = _KIND_FIELD.get(id(kind))  # by identity: enum members live forever, and
@@ -469,28 +558,34 @@ def _span(span: ReadableSpan, attributes: _Attributes, dropped: list[Any]) -> by
     else:
         append(_timestamp(b"\x39", start_time) + _timestamp(b"\x41", end_time))
     if span_attributes:
-        append(attributes.encode(b"\x4a", span_attributes, dropped))
+        _attributes(b"\x4a", span_attributes, dropped, append)
     if dropped_attributes:
         append(_count(b"\x50", dropped_attributes))
     if events:
         for event in _sequence(events):
-            content = _timestamp(b"\x09", event.timestamp) + _string(b"\x12", event.name)
-            content += attributes.encode(b"\x1a", event.attributes, dropped)
+            content = [_timestamp(b"\x09", event.timestamp), _string(b"\x12", event.name)]
+            if event.attributes:
+                _attributes(b"\x1a", event.attributes, dropped, content.append)
             if event.dropped_attributes:
-                content += _count(b"\x20", event.dropped_attributes)
-            append(_field(b"\x5a", content))
+                content.append(_count(b"\x20", event.dropped_attributes))
+            append(_field(b"\x5a", b"".join(content)))
     if dropped_events:
         append(_count(b"\x60", dropped_events))
     if links:
         for link in _sequence(links):
             linked = link.context
-            content = b"\x0a\x10" + linked.trace_id.to_bytes(16, "big")
-            content += b"\x12\x08" + linked.span_id.to_bytes(8, "big")
-            content += attributes.encode(b"\x22", link.attributes, dropped)
+            content = [
+                b"\x0a\x10",
+                linked.trace_id.to_bytes(16, "big"),
+                b"\x12\x08",
+                linked.span_id.to_bytes(8, "big"),
+            ]
+            if link.attributes:
+                _attributes(b"\x22", link.attributes, dropped, content.append)
             if link.dropped_attributes:
-                content += _count(b"\x28", link.dropped_attributes)
-            content += b"\x35" + _flags(linked)
-            append(_field(b"\x6a", content))
+                content.append(_count(b"\x28", link.dropped_attributes))
+            content.append(b"\x35" + _flags(linked))
+            append(_field(b"\x6a", b"".join(content)))
     if dropped_links:
         append(_count(b"\x70", dropped_links))
     encoded_status = _STATUS.get((id(status.status_code), status.description))
@@ -498,7 +593,13 @@ def _span(span: ReadableSpan, attributes: _Attributes, dropped: list[Any]) -> by
         encoded_status = _status(status)
     append(encoded_status)
     append(_REMOTE_PARENT if parent is not None and parent.is_remote else _LOCAL_PARENT)
-    return _field(b"\x12", b"".join(parts))
+    encoded = b"".join(parts)
+    size = len(encoded)
+    out.append(_SPAN_HEADS[size] if size < 0x80 else b"\x12" + _varint(size))
+    out.append(encoded)
+
+
+_SPAN_HEADS = [b"\x12" + _SMALL[n] for n in range(0x80)]
 
 
 def _status(status: Any) -> bytes:
@@ -528,9 +629,6 @@ _STATUS_FIELD = {
 _REMOTE_PARENT = b"\x85\x01" + _pack_fixed32(_HAS_IS_REMOTE | _IS_REMOTE)
 
 
-_ATTRIBUTES = _Attributes()  # shared by every batch: attribute pairs repeat across invocations
-
-
 class _Encoder:
     """One batch: resources and scopes are encoded once each.
 
@@ -539,17 +637,21 @@ class _Encoder:
     """
 
     def __init__(self) -> None:
-        self.attributes = _ATTRIBUTES
         self.dropped: list[tuple[Any, Exception]] = []
 
     def resource(self, resource: Any) -> bytes:
-        return self.attributes.encode(b"\x0a", resource.attributes, self.dropped)
+        parts: list[bytes] = []
+        if resource.attributes:
+            _attributes(b"\x0a", resource.attributes, self.dropped, parts.append)
+        return b"".join(parts)
 
     def scope(self, scope: Any) -> bytes:
         if scope is None:
             return b""
-        content = _string(b"\x0a", scope.name) + _string(b"\x12", scope.version)
-        return content + self.attributes.encode(b"\x1a", scope.attributes, self.dropped)
+        parts = [_string(b"\x0a", scope.name), _string(b"\x12", scope.version)]
+        if scope.attributes:
+            _attributes(b"\x1a", scope.attributes, self.dropped, parts.append)
+        return b"".join(parts)
 
     def request(self, spans: Sequence[ReadableSpan]) -> bytes:
         # Grouped by equality, as the official encoder groups; Resource hashes by serialising
@@ -565,7 +667,7 @@ class _Encoder:
                 bucket = grouped.setdefault(resource, {}).setdefault(scope, [])
                 by_identity[identity] = bucket
                 keep_alive.append((resource, scope))
-            bucket.append(_span(span, self.attributes, self.dropped))
+            _span(span, self.dropped, bucket)
         out = []
         for resource, scopes in grouped.items():
             scope_spans = []  # before the resource's attributes, as the official encoder does
