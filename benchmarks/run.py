@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import datetime
 import gc
 import importlib.util
@@ -447,6 +448,10 @@ def bench_import(rounds: int) -> dict[str, list[float]]:
     return {"opentelemetry.sdk.trace": base, "+ otel_lambda_processor": ours}
 
 
+#: Our setup inside Lambda: the first processor registers with the (local) Extensions API,
+#: which imports urllib3 during init.
+LAMBDA_INIT = "+ LambdaSpanProcessor(our OTLPSpanExporter), in Lambda: registers (emulator)"
+
 INIT_SETUPS = {
     # name: what is added to "TracerProvider(), set global" before the one span
     "SDK alone": "",
@@ -460,6 +465,12 @@ INIT_SETUPS = {
         "from opentelemetry.sdk.trace.export import BatchSpanProcessor\n"
         "from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter\n"
         "processor = BatchSpanProcessor(OTLPSpanExporter(endpoint=ENDPOINT))\n"
+        "provider.add_span_processor(processor)\n"
+    ),
+    LAMBDA_INIT: (
+        "from otel_lambda_processor import LambdaSpanProcessor\n"
+        "from otel_lambda_processor.otlp import OTLPSpanExporter\n"
+        "processor = LambdaSpanProcessor(OTLPSpanExporter(endpoint=ENDPOINT))\n"
         "provider.add_span_processor(processor)\n"
     ),
     "+ LambdaSpanProcessor(exporter that imports nothing)": (
@@ -495,19 +506,26 @@ print(init, time.perf_counter() - flushed, ok)
 def bench_init(rounds: int) -> dict[str, tuple[list[float], list[float]]]:
     """Init (imports, construction, the first span) of each setup in fresh interpreters,
     interleaved; and, apart, the first export after it (a cold start's first flush)."""
+    from otel_lambda_processor.testing.emulator import LambdaEmulator
+
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OTEL_", "LAMBDA_"))}
     env["LAMBDA_EXTENSION_SPAN_PROCESSOR_MODE"] = "finalize"  # the flush below is the export
     results: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in INIT_SETUPS}
     with ReceiverProcess() as receiver:
         for round_ in range(rounds + 1):  # the first round writes bytecode caches: not counted
             for name, setup in INIT_SETUPS.items():
-                out = subprocess.run(
-                    [sys.executable, "-c", _INIT_SCRIPT.format(setup=setup), receiver.endpoint],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                    env=env,
-                ).stdout.split()
+                with contextlib.ExitStack() as stack:
+                    run_env = env
+                    if name == LAMBDA_INIT:  # a fresh environment: registration is open
+                        emulator = stack.enter_context(LambdaEmulator())
+                        run_env = {**env, "AWS_LAMBDA_RUNTIME_API": emulator.runtime_api}
+                    out = subprocess.run(
+                        [sys.executable, "-c", _INIT_SCRIPT.format(setup=setup), receiver.endpoint],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                        env=run_env,
+                    ).stdout.split()
                 assert out[2] == "True", f"{name}: the first export failed"
                 if round_:
                     results[name][0].append(float(out[0]))
