@@ -781,13 +781,13 @@ def distinct_batches(draw: st.DrawFn, odd: bool = True) -> list[ReadableSpan]:
     return spans  # type: ignore[return-value]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(distinct_batches())
 def test_spans_with_distinct_values_get_the_official_outcome(spans: list[ReadableSpan]) -> None:
     same_outcome(spans)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(distinct_batches(odd=False))
 def test_spans_with_plain_values_are_encoded_here_without_the_official_encoder(
     spans: list[ReadableSpan],

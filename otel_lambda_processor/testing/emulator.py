@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler
 from typing import Any, NamedTuple
 
+from ._server import POLL_INTERVAL
 from ._server import QuietServer as _QuietServer
 
 RUNTIME_PREFIX = "/2018-06-01/runtime"
@@ -179,7 +180,10 @@ class LambdaEmulator:
         self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._server_thread = threading.Thread(
-            target=self._server.serve_forever, name="lambda-emulator", daemon=True
+            target=self._server.serve_forever,
+            args=(POLL_INTERVAL,),
+            name="lambda-emulator",
+            daemon=True,
         )
         self._watchdog = threading.Thread(target=self._enforce_timeouts, daemon=True)
 

@@ -22,6 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanProto
 
+from ._server import POLL_INTERVAL
 from ._server import QuietServer as _QuietServer
 
 TRACES_PATH = "/v1/traces"
@@ -143,7 +144,10 @@ class OTLPReceiver:
     # -- life ---------------------------------------------------------------------------------
     def start(self) -> OTLPReceiver:
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="otlp-receiver", daemon=True
+            target=self._server.serve_forever,
+            args=(POLL_INTERVAL,),
+            name="otlp-receiver",
+            daemon=True,
         )
         self._thread.start()
         return self
