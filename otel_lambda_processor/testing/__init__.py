@@ -1,5 +1,6 @@
 """Real parts for testing Lambda telemetry locally: a Lambda Runtime + Extensions API emulator,
-the runtime commands to run a handler under it, and an OTLP/HTTP receiver with fault injection."""
+the runtime commands to run a handler under it, and an OTLP/HTTP receiver for traces, logs and
+metrics with fault injection."""
 
 from .emulator import (
     Exchange,
@@ -10,15 +11,26 @@ from .emulator import (
     awslambdaric_command,
     minimal_runtime_command,
 )
-from .receiver import Fault, OTLPReceiver, ReceivedRequest, ReceivedSpan
+from .receiver import (
+    ExponentialBuckets,
+    Fault,
+    OTLPReceiver,
+    ReceivedLogRecord,
+    ReceivedMetricPoint,
+    ReceivedRequest,
+    ReceivedSpan,
+)
 
 __all__ = [
     "Exchange",
+    "ExponentialBuckets",
     "Fault",
     "InvocationRecord",
     "InvokeResult",
     "LambdaEmulator",
     "OTLPReceiver",
+    "ReceivedLogRecord",
+    "ReceivedMetricPoint",
     "ReceivedRequest",
     "ReceivedSpan",
     "ShutdownResult",

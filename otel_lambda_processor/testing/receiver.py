@@ -1,7 +1,8 @@
-"""A real OTLP/HTTP trace receiver on 127.0.0.1 for tests, demos and benchmarks.
+"""A real OTLP/HTTP receiver on 127.0.0.1 for tests, demos and benchmarks: traces, logs, metrics.
 
 It decodes every request with ``opentelemetry-proto`` (gzip and deflate included), keeps the
-spans, and can be told to misbehave: answer an HTTP status, hang, or drop the connection.
+spans, log records and metric points, and can be told to misbehave: answer an HTTP status, hang,
+or drop the connection.
 """
 
 from __future__ import annotations
@@ -11,21 +12,47 @@ import ssl
 import threading
 import time
 import zlib
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanProto
 
+from . import _decode
+from ._decode import ExponentialBuckets, ReceivedLogRecord, ReceivedMetricPoint, ReceivedSpan
 from ._server import POLL_INTERVAL
 from ._server import QuietServer as _QuietServer
 
+__all__ = [
+    "LOGS_PATH",
+    "MAX_BODY",
+    "METRICS_PATH",
+    "TRACES_PATH",
+    "ExponentialBuckets",
+    "Fault",
+    "OTLPReceiver",
+    "ReceivedLogRecord",
+    "ReceivedMetricPoint",
+    "ReceivedRequest",
+    "ReceivedSpan",
+]
+
 TRACES_PATH = "/v1/traces"
+LOGS_PATH = "/v1/logs"
+METRICS_PATH = "/v1/metrics"
 MAX_BODY = 64 * 1024 * 1024  # the OTLP exporter's own default request limit
 
 
@@ -45,62 +72,65 @@ class Fault:
     retry_after: str | None = None
 
 
-@dataclass(frozen=True)
-class ReceivedSpan:
-    """One decoded span with the resource and scope it was sent under."""
-
-    span: SpanProto
-    resource: dict[str, Any]
-    scope_name: str
-    #: ``time.monotonic()`` when the request that carried it arrived.
-    received_at: float = 0.0
-
-    @property
-    def name(self) -> str:
-        return self.span.name
-
-    @property
-    def span_id(self) -> bytes:
-        return self.span.span_id
-
-    @property
-    def attributes(self) -> dict[str, Any]:
-        return _attributes(self.span.attributes)
-
-
 @dataclass
 class ReceivedRequest:
     """One HTTP request as it arrived (accepted or not)."""
 
     at: float
+    #: Spans in an accepted traces request; 0 for anything else.
     span_count: int
     status: int | None
     headers: dict[str, str] = field(default_factory=dict)
     #: The body as it arrived (still compressed), when the receiver keeps bodies.
     body: bytes = b""
+    path: str = TRACES_PATH
+    #: Spans, log records or metric data points in the request, once accepted.
+    item_count: int = 0
 
 
-def _any_value(value: Any) -> Any:
-    kind = value.WhichOneof("value")
-    if kind == "array_value":
-        return [_any_value(v) for v in value.array_value.values]
-    if kind == "kvlist_value":
-        return {kv.key: _any_value(kv.value) for kv in value.kvlist_value.values}
-    return getattr(value, kind) if kind else None
+@dataclass
+class _Signal:
+    """One OTLP signal: how its requests decode, count and unpack, and what arrived so far."""
+
+    request_type: Any
+    response: bytes
+    count: Callable[[Any], Counter[str]]  # items per name ("" when names do not matter)
+    unpack: Callable[[Any, float], list[Any]]
+    undecoded: list[tuple[Any, float]] = field(default_factory=list)  # (request, arrival)
+    decoded: list[Any] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def items(self) -> list[Any]:
+        """Everything accepted, unpacked now if not before (the caller holds the lock)."""
+        for request, arrived in self.undecoded:
+            self.decoded += self.unpack(request, arrived)
+        self.undecoded.clear()
+        return list(self.decoded)
+
+    def clear(self) -> None:
+        self.undecoded.clear()
+        self.decoded.clear()
+        self.counts.clear()
 
 
-def _attributes(kvs: Any) -> dict[str, Any]:
-    return {kv.key: _any_value(kv.value) for kv in kvs}
+def _anonymous(count: Callable[[Any], int]) -> Callable[[Any], Counter[str]]:
+    return lambda request: Counter({"": count(request)})
 
 
 class OTLPReceiver:
-    """Receive OTLP/HTTP protobuf trace exports on ``127.0.0.1`` (a free port by default).
+    """Receive OTLP/HTTP protobuf exports of traces, logs and metrics on ``127.0.0.1``.
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`. :attr:`endpoint` is the
-    URL to give ``OTLPSpanExporter(endpoint=...)``. ``latency`` delays every answer, as a
-    collector across a network would. ``keep_bodies`` keeps each request's raw body. ``tls``: a
-    server-side ``ssl.SSLContext`` to serve HTTPS with (its verify mode decides whether clients
-    must present a certificate).
+    URL to give ``OTLPSpanExporter(endpoint=...)``; :attr:`logs_endpoint` and
+    :attr:`metrics_endpoint` are the other signals', :attr:`base_endpoint` is what
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` takes. ``port``: 0 picks a free one. ``latency`` delays
+    every answer, as a collector across a network would. ``keep_bodies`` keeps each request's
+    raw body. ``tls``: a server-side ``ssl.SSLContext`` to serve HTTPS with (its verify mode
+    decides whether clients must present a certificate).
+
+    What arrived: :attr:`spans`, :attr:`span_count` and :attr:`requests` are properties (as
+    they always were); :meth:`logs`, :meth:`log_count`, :meth:`metric_points` and
+    :meth:`metric_point_count` are methods.
     """
 
     def __init__(
@@ -115,11 +145,28 @@ class OTLPReceiver:
         self.latency = latency
         self.keep_bodies = keep_bodies
         self._lock = threading.Condition()
-        self._spans: list[ReceivedSpan] = []
-        self._undecoded: list[tuple[Any, float]] = []  # (request, arrival) not yet unpacked
-        self._span_count = 0
+        self._signals = {
+            TRACES_PATH: _Signal(
+                ExportTraceServiceRequest,
+                ExportTraceServiceResponse().SerializeToString(),
+                _anonymous(_decode.count_spans),
+                _decode.unpack_spans,
+            ),
+            LOGS_PATH: _Signal(
+                ExportLogsServiceRequest,
+                ExportLogsServiceResponse().SerializeToString(),
+                _anonymous(_decode.count_logs),
+                _decode.unpack_logs,
+            ),
+            METRICS_PATH: _Signal(
+                ExportMetricsServiceRequest,
+                ExportMetricsServiceResponse().SerializeToString(),
+                _decode.count_points,
+                _decode.unpack_points,
+            ),
+        }
         self._requests: list[ReceivedRequest] = []
-        self._faults: deque[Fault] = deque()
+        self._faults: deque[tuple[Fault, str | None]] = deque()  # (fault, only for this path)
         self._release = threading.Event()
         receiver = self
 
@@ -168,14 +215,38 @@ class OTLPReceiver:
         return int(self._server.server_address[1])
 
     @property
+    def base_endpoint(self) -> str:
+        """``scheme://127.0.0.1:port``, for ``OTEL_EXPORTER_OTLP_ENDPOINT``."""
+        return f"{self._scheme}://127.0.0.1:{self.port}"
+
+    @property
     def endpoint(self) -> str:
-        return f"{self._scheme}://127.0.0.1:{self.port}{TRACES_PATH}"
+        """The traces URL."""
+        return self.base_endpoint + TRACES_PATH
+
+    @property
+    def traces_endpoint(self) -> str:
+        return self.base_endpoint + TRACES_PATH
+
+    @property
+    def logs_endpoint(self) -> str:
+        return self.base_endpoint + LOGS_PATH
+
+    @property
+    def metrics_endpoint(self) -> str:
+        return self.base_endpoint + METRICS_PATH
 
     # -- faults -------------------------------------------------------------------------------
-    def inject(self, fault: Fault, times: int = 1) -> None:
-        """Apply ``fault`` to the next ``times`` requests."""
+    def inject(self, fault: Fault, times: int = 1, *, path: str | None = None) -> None:
+        """Apply ``fault`` to the next ``times`` requests, or only to those for ``path``.
+
+        ``path`` is one of :data:`TRACES_PATH`, :data:`LOGS_PATH` or :data:`METRICS_PATH`;
+        requests for the other paths pass by untouched (and do not use the fault up).
+        """
+        if path is not None and path not in self._signals:
+            raise ValueError(f"path must be one of {sorted(self._signals)}, not {path!r}")
         with self._lock:
-            self._faults.extend([fault] * times)
+            self._faults.extend([(fault, path)] * times)
             self._release.clear()
 
     def clear_faults(self) -> None:
@@ -190,87 +261,143 @@ class OTLPReceiver:
     @property
     def spans(self) -> list[ReceivedSpan]:
         with self._lock:
-            for request, arrived in self._undecoded:
-                self._spans += _received_spans(request, arrived)
-            self._undecoded.clear()
-            return list(self._spans)
+            return self._signals[TRACES_PATH].items()
 
     @property
     def span_count(self) -> int:
         """How many spans have been accepted, without unpacking them."""
-        with self._lock:
-            return self._span_count
-
-    @property
-    def requests(self) -> list[ReceivedRequest]:
-        with self._lock:
-            return list(self._requests)
+        return self._count(TRACES_PATH)
 
     def span_names(self) -> list[str]:
         return [s.name for s in self.spans]
 
     def wait_for_spans(self, count: int, timeout: float = 10.0) -> bool:
         """Block until at least ``count`` spans have been accepted, or ``timeout`` seconds."""
+        return self._wait(TRACES_PATH, count, timeout)
+
+    def logs(self) -> list[ReceivedLogRecord]:
+        """Every log record accepted, in order of arrival."""
+        with self._lock:
+            return self._signals[LOGS_PATH].items()
+
+    def log_count(self) -> int:
+        """How many log records have been accepted, without unpacking them."""
+        return self._count(LOGS_PATH)
+
+    def log_bodies(self) -> list[Any]:
+        return [r.body for r in self.logs()]
+
+    def wait_for_logs(self, count: int, timeout: float = 10.0) -> bool:
+        """Block until at least ``count`` log records have been accepted, or ``timeout``."""
+        return self._wait(LOGS_PATH, count, timeout)
+
+    def metric_points(self, name: str | None = None) -> list[ReceivedMetricPoint]:
+        """Every metric data point accepted (of metric ``name`` only, if given), in order.
+
+        Cumulative metrics repeat in every export: each export's points are all here.
+        """
+        with self._lock:
+            points: list[ReceivedMetricPoint] = self._signals[METRICS_PATH].items()
+        return points if name is None else [p for p in points if p.name == name]
+
+    def metric_point_count(self) -> int:
+        """How many metric data points have been accepted, without unpacking them."""
+        return self._count(METRICS_PATH)
+
+    def wait_for_metric_points(
+        self, count: int, timeout: float = 10.0, name: str | None = None
+    ) -> bool:
+        """Block until at least ``count`` data points (of metric ``name``) have been accepted."""
+        return self._wait(METRICS_PATH, count, timeout, name)
+
+    @property
+    def requests(self) -> list[ReceivedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def reset(self) -> None:
+        """Forget every request, span, log record and metric point, and every pending fault."""
+        with self._lock:
+            for signal in self._signals.values():
+                signal.clear()
+            self._requests.clear()
+            self._faults.clear()
+
+    def _count(self, path: str, name: str | None = None) -> int:
+        with self._lock:
+            counts = self._signals[path].counts
+            return counts[name] if name is not None else sum(counts.values())
+
+    def _wait(self, path: str, count: int, timeout: float, name: str | None = None) -> bool:
         end = time.monotonic() + timeout
         with self._lock:
-            while self._span_count < count:
+            while self._count(path, name) < count:
                 left = end - time.monotonic()
                 if left <= 0:
                     return False
                 self._lock.wait(left)
             return True
 
-    def reset(self) -> None:
-        with self._lock:
-            self._spans.clear()
-            self._undecoded.clear()
-            self._span_count = 0
-            self._requests.clear()
-            self._faults.clear()
-
     # -- the HTTP side ------------------------------------------------------------------------
     def _handle(self, http: BaseHTTPRequestHandler) -> None:
         arrived = time.monotonic()
+        path = http.path
         length = int(http.headers.get("Content-Length") or 0)
-        if http.path != TRACES_PATH or length > MAX_BODY:
-            self._answer(http, 404 if http.path != TRACES_PATH else 413, b"")
+        headers = {k.lower(): v for k, v in http.headers.items()}
+        signal = self._signals.get(path)
+        if length > MAX_BODY:  # not read: the connection is spent
+            self._record(ReceivedRequest(arrived, 0, 413, headers, path=path))
+            self._answer(http, 413, b"", {"Connection": "close"})
             return
         body = http.rfile.read(length)
-        with self._lock:
-            fault = self._faults.popleft() if self._faults else None
-        headers = {k.lower(): v for k, v in http.headers.items()}
         kept = body if self.keep_bodies else b""
+        if signal is None:
+            self._record(ReceivedRequest(arrived, 0, 404, headers, kept, path))
+            self._answer(http, 404, b"")
+            return
+        fault = self._take_fault(path)
         if self.latency > 0:
             time.sleep(self.latency)
         if fault is not None and fault.hang is not None:
             self._release.wait(fault.hang)
         if fault is not None and fault.close:
-            self._record(ReceivedRequest(arrived, 0, None, headers, kept))
+            self._record(ReceivedRequest(arrived, 0, None, headers, kept, path))
             http.close_connection = True
             http.connection.close()
             return
         if fault is not None and fault.status is not None and fault.status != 200:
-            self._record(ReceivedRequest(arrived, 0, fault.status, headers, kept))
+            self._record(ReceivedRequest(arrived, 0, fault.status, headers, kept, path))
             extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
             self._answer(http, fault.status, b"", extra)
             return
         try:
-            request = ExportTraceServiceRequest.FromString(_decompress(http, body))
+            request = signal.request_type.FromString(_decompress(http, body))
         except Exception:
-            self._record(ReceivedRequest(arrived, 0, 400, headers, kept))
+            self._record(ReceivedRequest(arrived, 0, 400, headers, kept, path))
             self._answer(http, 400, b"")
             return
-        count = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
-        self._record(ReceivedRequest(arrived, count, 200, headers, kept), (request, arrived))
-        self._answer(http, 200, ExportTraceServiceResponse().SerializeToString())
+        counts = signal.count(request)
+        items = sum(counts.values())
+        spans = items if path == TRACES_PATH else 0
+        record = ReceivedRequest(arrived, spans, 200, headers, kept, path, items)
+        with self._lock:
+            signal.undecoded.append((request, arrived))  # unpacked when a test reads them
+            signal.counts.update(counts)
+            self._record(record)
+        self._answer(http, 200, signal.response)
 
-    def _record(self, request: ReceivedRequest, accepted: tuple[Any, float] | None = None) -> None:
-        """Note a request; an accepted one's spans are unpacked when :attr:`spans` is read."""
+    def _take_fault(self, path: str) -> Fault | None:
+        """The first pending fault for any path or for ``path``, taken off the queue."""
+        with self._lock:
+            for i, (fault, only) in enumerate(self._faults):
+                if only is None or only == path:
+                    del self._faults[i]
+                    return fault
+            return None
+
+    def _record(self, request: ReceivedRequest) -> None:
         with self._lock:
             self._requests.append(request)
-            if accepted is not None:
-                self._undecoded.append(accepted)
-                self._span_count += request.span_count
             self._lock.notify_all()
 
     @staticmethod
@@ -287,16 +414,6 @@ class OTLPReceiver:
         http.send_header("Content-Length", str(len(body)))
         http.end_headers()
         http.wfile.write(body)
-
-
-def _received_spans(request: Any, arrived: float) -> list[ReceivedSpan]:
-    spans = []
-    for rs in request.resource_spans:
-        resource = _attributes(rs.resource.attributes)  # once per resource, shared
-        for ss in rs.scope_spans:
-            scope = ss.scope.name
-            spans += [ReceivedSpan(span, resource, scope, arrived) for span in ss.spans]
-    return spans
 
 
 def _decompress(http: BaseHTTPRequestHandler, body: bytes) -> bytes:
