@@ -1,6 +1,7 @@
-"""OpenTelemetry span processing for AWS Lambda: fast, bounded and lossless.
+"""OpenTelemetry for AWS Lambda: spans, logs and metrics exported after the response, losslessly.
 
-Add :class:`LambdaSpanProcessor` to the ``TracerProvider`` you already have::
+Add :class:`LambdaSpanProcessor` to the ``TracerProvider`` you already have (and, for logs and
+metrics, :class:`LambdaLogRecordProcessor` and :class:`LambdaMetricReader`)::
 
     provider.add_span_processor(LambdaSpanProcessor(OTLPSpanExporter()))
 
@@ -16,7 +17,10 @@ from .signals import HUB as _HUB
 from .signals import handler_done
 
 if TYPE_CHECKING:
+    from .config import MetricReaderSettings
     from .handler import AttributesExtractor, traced_handler
+    from .log_processor import LambdaLogRecordProcessor
+    from .metric_reader import LambdaMetricReader
     from .resource import lambda_resource
     from .signals import LifecycleDriver
     from .triggers import TriggerSpan
@@ -34,7 +38,11 @@ def _start_coordinator(mode: str) -> "LifecycleDriver | None":
 
 _HUB.set_driver_factory(_start_coordinator)
 
+# Logs and metrics load the SDK's logs and metrics modules: only for those who use them.
 _LAZY = {
+    "LambdaLogRecordProcessor": "log_processor",
+    "LambdaMetricReader": "metric_reader",
+    "MetricReaderSettings": "config",
     "traced_handler": "handler",
     "AttributesExtractor": "handler",
     "TriggerSpan": "triggers",
@@ -56,7 +64,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AttributesExtractor",
+    "LambdaLogRecordProcessor",
+    "LambdaMetricReader",
     "LambdaSpanProcessor",
+    "MetricReaderSettings",
     "ProcessorMode",
     "ProcessorSettings",
     "TriggerSpan",

@@ -13,6 +13,11 @@ The variables (the README's table says more, with what happens on a bad value):
 - ``LAMBDA_SPAN_PROCESSOR_EXPORT_TIMEOUT``: bound on a flush in ms, 0 = deadline only (30000;
   at most 3,600,000).
 - ``OTEL_SDK_DISABLED``: ``true`` means no registration, no threads, nothing exported.
+
+The log processor reads the same four with ``LOG`` for ``SPAN`` (its mode falls back to the span
+mode's variable); the metric reader reads ``LAMBDA_EXTENSION_METRIC_READER_MODE`` (same
+fallback), ``LAMBDA_METRIC_READER_EXPORT_TIMEOUT`` and ``LAMBDA_METRIC_READER_MIN_INTERVAL``
+(ms between exports on the mode's signal, 0 = every invocation; at most 86,400,000).
 """
 
 from __future__ import annotations
@@ -33,6 +38,13 @@ QUEUE_SIZE_ENV = "LAMBDA_SPAN_PROCESSOR_QUEUE_SIZE"
 BATCH_SIZE_ENV = "LAMBDA_SPAN_PROCESSOR_BATCH_SIZE"
 EXPORT_TIMEOUT_ENV = "LAMBDA_SPAN_PROCESSOR_EXPORT_TIMEOUT"
 SDK_DISABLED_ENV = "OTEL_SDK_DISABLED"
+LOG_MODE_ENV = "LAMBDA_EXTENSION_LOG_PROCESSOR_MODE"
+LOG_QUEUE_SIZE_ENV = "LAMBDA_LOG_PROCESSOR_QUEUE_SIZE"
+LOG_BATCH_SIZE_ENV = "LAMBDA_LOG_PROCESSOR_BATCH_SIZE"
+LOG_EXPORT_TIMEOUT_ENV = "LAMBDA_LOG_PROCESSOR_EXPORT_TIMEOUT"
+METRIC_MODE_ENV = "LAMBDA_EXTENSION_METRIC_READER_MODE"
+METRIC_EXPORT_TIMEOUT_ENV = "LAMBDA_METRIC_READER_EXPORT_TIMEOUT"
+METRIC_MIN_INTERVAL_ENV = "LAMBDA_METRIC_READER_MIN_INTERVAL"
 
 DEFAULT_QUEUE_SIZE = 2048
 DEFAULT_BATCH_SIZE = 512
@@ -40,6 +52,31 @@ DEFAULT_EXPORT_TIMEOUT_MILLIS = 30_000
 #: Upper bounds: a larger queue is memory no Lambda function has; a longer timeout is no bound.
 MAX_QUEUE_SIZE = 1_048_576
 MAX_EXPORT_TIMEOUT_MILLIS = 3_600_000
+#: A day: a longer minimum interval would export metrics only at SIGTERM.
+MAX_MIN_INTERVAL_MILLIS = 86_400_000
+
+
+class SignalVariables(Record):
+    """The environment variables one buffering processor reads (spans or log records)."""
+
+    __slots__ = ()
+    _fields = ("mode", "queue_size", "batch_size", "export_timeout")
+
+    mode: str = field(0)
+    queue_size: str = field(1)
+    batch_size: str = field(2)
+    export_timeout: str = field(3)
+
+    def __new__(
+        cls, mode: str, queue_size: str, batch_size: str, export_timeout: str
+    ) -> SignalVariables:
+        return tuple.__new__(cls, (mode, queue_size, batch_size, export_timeout))
+
+
+SPAN_VARIABLES = SignalVariables(MODE_ENV, QUEUE_SIZE_ENV, BATCH_SIZE_ENV, EXPORT_TIMEOUT_ENV)
+LOG_VARIABLES = SignalVariables(
+    LOG_MODE_ENV, LOG_QUEUE_SIZE_ENV, LOG_BATCH_SIZE_ENV, LOG_EXPORT_TIMEOUT_ENV
+)
 
 
 class ProcessorMode(enum.Enum):
@@ -205,15 +242,18 @@ def _env_int(
     return value
 
 
-def _env_mode(env: Mapping[str, str]) -> ProcessorMode:
-    raw = env.get(MODE_ENV)
+def _env_mode(env: Mapping[str, str], variable: str = MODE_ENV) -> ProcessorMode:
+    """The mode ``variable`` names; unset, the span mode's variable (one switch for all)."""
+    raw = env.get(variable)
+    if (raw is None or raw.strip() == "") and variable != MODE_ENV:
+        variable, raw = MODE_ENV, env.get(MODE_ENV)
     if raw is None or raw.strip() == "":
         return DEFAULT_MODE
     try:
         return parse_mode(raw)
     except ValueError:
         choices = "|".join(m.value for m in ProcessorMode)
-        warn_once(MODE_ENV, raw, f"is not one of {choices}", DEFAULT_MODE.value)
+        warn_once(variable, raw, f"is not one of {choices}", DEFAULT_MODE.value)
         return DEFAULT_MODE
 
 
@@ -229,18 +269,19 @@ def load_settings(
     max_queue_size: int | None = None,
     max_export_batch_size: int | None = None,
     export_timeout_millis: int | None = None,
+    variables: SignalVariables = SPAN_VARIABLES,
 ) -> ProcessorSettings:
     """Build the settings: explicit argument > environment > default.
 
     Explicit arguments are validated strictly (``ValueError``); environment values leniently
     (one warning, then the default or the clamped value).
     """
-    resolved_mode = parse_mode(mode) if mode is not None else _env_mode(env)
+    resolved_mode = parse_mode(mode) if mode is not None else _env_mode(env, variables.mode)
     if max_queue_size is not None:
         _check_int("max_queue_size", max_queue_size, 1, MAX_QUEUE_SIZE)
         queue = max_queue_size
     else:
-        queue = _env_int(env, QUEUE_SIZE_ENV, DEFAULT_QUEUE_SIZE, 1, MAX_QUEUE_SIZE)
+        queue = _env_int(env, variables.queue_size, DEFAULT_QUEUE_SIZE, 1, MAX_QUEUE_SIZE)
     if max_export_batch_size is not None:
         _check_int("max_export_batch_size", max_export_batch_size, 1, MAX_QUEUE_SIZE)
         if max_export_batch_size > queue:
@@ -251,14 +292,12 @@ def load_settings(
         batch = max_export_batch_size
     else:
         # Never larger than the queue: above it, one warning and the queue size.
-        batch = _env_int(env, BATCH_SIZE_ENV, min(DEFAULT_BATCH_SIZE, queue), 1, queue)
+        batch = _env_int(env, variables.batch_size, min(DEFAULT_BATCH_SIZE, queue), 1, queue)
     if export_timeout_millis is not None:
         _check_int("export_timeout_millis", export_timeout_millis, 0, MAX_EXPORT_TIMEOUT_MILLIS)
         timeout = export_timeout_millis
     else:
-        timeout = _env_int(
-            env, EXPORT_TIMEOUT_ENV, DEFAULT_EXPORT_TIMEOUT_MILLIS, 0, MAX_EXPORT_TIMEOUT_MILLIS
-        )
+        timeout = _env_timeout(env, variables.export_timeout)
     return ProcessorSettings(
         mode=resolved_mode,
         max_queue_size=queue,
@@ -268,12 +307,17 @@ def load_settings(
     )
 
 
+def _env_timeout(env: Mapping[str, str], variable: str) -> int:
+    return _env_int(env, variable, DEFAULT_EXPORT_TIMEOUT_MILLIS, 0, MAX_EXPORT_TIMEOUT_MILLIS)
+
+
 def settings_from_environment(
     *,
     mode: ProcessorMode | str | None = None,
     max_queue_size: int | None = None,
     max_export_batch_size: int | None = None,
     export_timeout_millis: int | None = None,
+    variables: SignalVariables = SPAN_VARIABLES,
 ) -> ProcessorSettings:
     """:func:`load_settings` over ``os.environ``: the only place the package reads it for these."""
     return load_settings(
@@ -282,6 +326,53 @@ def settings_from_environment(
         max_queue_size=max_queue_size,
         max_export_batch_size=max_export_batch_size,
         export_timeout_millis=export_timeout_millis,
+        variables=variables,
+    )
+
+
+class MetricReaderSettings(Record):
+    """The settings a :class:`LambdaMetricReader` runs with, already validated."""
+
+    __slots__ = ()
+    _fields = ("mode", "export_timeout_millis", "min_interval_millis", "sdk_disabled")
+
+    mode: ProcessorMode = field(0)
+    #: Bound on one collect-and-export in milliseconds; ``0`` means only the deadline bounds it.
+    export_timeout_millis: int = field(1)
+    #: The least time between two exports on the mode's signal (not at flush or shutdown).
+    min_interval_millis: int = field(2)
+    sdk_disabled: bool = field(3)
+
+    def __new__(
+        cls,
+        mode: ProcessorMode = DEFAULT_MODE,
+        export_timeout_millis: int = DEFAULT_EXPORT_TIMEOUT_MILLIS,
+        min_interval_millis: int = 0,
+        sdk_disabled: bool = False,
+    ) -> MetricReaderSettings:
+        if not isinstance(mode, ProcessorMode):
+            raise ValueError(f"mode must be a ProcessorMode, got {mode!r}")
+        _check_int("export_timeout_millis", export_timeout_millis, 0, MAX_EXPORT_TIMEOUT_MILLIS)
+        _check_int("min_interval_millis", min_interval_millis, 0, MAX_MIN_INTERVAL_MILLIS)
+        values = (mode, export_timeout_millis, min_interval_millis, bool(sdk_disabled))
+        return tuple.__new__(cls, values)
+
+
+def load_metric_reader_settings(
+    env: Mapping[str, str],
+    *,
+    mode: ProcessorMode | str | None = None,
+    export_timeout_millis: int | None = None,
+    min_interval_millis: int | None = None,
+) -> MetricReaderSettings:
+    """The metric reader's settings: explicit argument > environment > default."""
+    resolved = parse_mode(mode) if mode is not None else _env_mode(env, METRIC_MODE_ENV)
+    if export_timeout_millis is None:
+        export_timeout_millis = _env_timeout(env, METRIC_EXPORT_TIMEOUT_ENV)
+    if min_interval_millis is None:
+        min_interval_millis = _env_int(env, METRIC_MIN_INTERVAL_ENV, 0, 0, MAX_MIN_INTERVAL_MILLIS)
+    return MetricReaderSettings(
+        resolved, export_timeout_millis, min_interval_millis, sdk_disabled(env)
     )
 
 
@@ -292,7 +383,9 @@ DEFAULT_OTLP_TIMEOUT_SECONDS = 10.0
 MAX_OTLP_TIMEOUT_SECONDS = 3600.0
 
 
-def otlp_timeout_seconds(env: Mapping[str, str], explicit: object = None) -> float | None:
+def otlp_timeout_seconds(
+    env: Mapping[str, str], explicit: object = None, names: tuple[str, ...] = OTLP_TIMEOUT_ENVS
+) -> float | None:
     """A usable OTLP export timeout in seconds, or ``None`` to leave it to the exporter.
 
     The official exporter reads these variables as seconds and accepts ``0``, negative,
@@ -303,7 +396,7 @@ def otlp_timeout_seconds(env: Mapping[str, str], explicit: object = None) -> flo
         name, raw = "timeout", repr(explicit)
         value = explicit if isinstance(explicit, (int, float)) else None
     else:
-        found = [(n, env[n]) for n in OTLP_TIMEOUT_ENVS if env.get(n, "").strip()]
+        found = [(n, env[n]) for n in names if env.get(n, "").strip()]
         if not found:
             return None
         name, raw = found[0]

@@ -1,8 +1,12 @@
 """Zero-code setup: the SDK configurator of ``opentelemetry-instrument``, Lambda edition.
 
-It builds the SDK as ``opentelemetry-instrument`` always does, but exports through a
-:class:`LambdaSpanProcessor` instead of a BatchSpanProcessor, and where the official OTLP/HTTP
-span exporter was chosen, through our drop-in for it (:mod:`otel_lambda_processor.otlp`).
+It builds the SDK as ``opentelemetry-instrument`` always does, but exports spans through a
+:class:`LambdaSpanProcessor` instead of a BatchSpanProcessor, log records through a
+:class:`LambdaLogRecordProcessor` and metrics through a :class:`LambdaMetricReader` instead of the
+periodic reader; where an official OTLP/HTTP exporter was chosen, through our drop-in for it
+(:mod:`otel_lambda_processor.otlp`). ``OTEL_TRACES_EXPORTER``, ``OTEL_LOGS_EXPORTER`` and
+``OTEL_METRICS_EXPORTER`` choose the exporters, ``none`` none; the SDK's ``LoggingHandler`` goes on
+the root logger with ``OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED=true``, as the SDK does.
 
 Select it with ``OTEL_PYTHON_CONFIGURATOR=otel_lambda_processor``. Everything else still comes
 from the standard ``OTEL_*`` variables (exporters, sampler, propagators, resource); the Lambda
@@ -11,10 +15,15 @@ resource attributes are added where those variables do not set them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import os
+import threading
+from collections.abc import Iterator
 from typing import Any
 
+from opentelemetry.sdk import _configuration
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 from opentelemetry.sdk.resources import OTELResourceDetector
 
@@ -38,28 +47,109 @@ def _resource_defaults() -> dict[str, Any]:
     return {k: v for k, v in attributes.items() if k not in user}
 
 
-def _lambda_processor(exporter_args_map: Any, exporter: Any) -> LambdaSpanProcessor:
-    """The exporting processor for one configured exporter.
+_logger = logging.getLogger(__name__)
 
-    The SDK has already built the exporter; the official OTLP/HTTP one is swapped for our
-    drop-in, built from the same arguments and the same ``OTEL_EXPORTER_OTLP_*`` variables.
+
+def _lean(exporter_args_map: Any, exporter: Any, official: type, ours: str) -> Any:
+    """``exporter``, or our drop-in when it is the official OTLP/HTTP one.
+
+    The SDK has already built it; ours is built from the same arguments and the same
+    ``OTEL_EXPORTER_OTLP_*`` variables.
     """
+    if type(exporter) is not official:
+        return exporter
+    from . import otlp
+
+    built: Any = exporter
+    built.shutdown()
+    return getattr(otlp, ours)(**exporter_args_map.get(official, {}))
+
+
+def _lambda_processor(exporter_args_map: Any, exporter: Any) -> LambdaSpanProcessor:
+    """The exporting span processor for one configured exporter."""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    if type(exporter) is OTLPSpanExporter:
-        from .otlp import OTLPSpanExporter as FastExporter
+    return LambdaSpanProcessor(
+        _lean(exporter_args_map, exporter, OTLPSpanExporter, "OTLPSpanExporter")
+    )
 
-        exporter.shutdown()  # type: ignore[no-untyped-call]
-        exporter = FastExporter(**exporter_args_map.get(OTLPSpanExporter, {}))
-    return LambdaSpanProcessor(exporter)
+
+def _lambda_log_processor(exporter_args_map: Any, exporter: Any) -> Any:
+    """The exporting log record processor for one configured exporter."""
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+    from .log_processor import LambdaLogRecordProcessor
+
+    return LambdaLogRecordProcessor(
+        _lean(exporter_args_map, exporter, OTLPLogExporter, "OTLPLogExporter")
+    )
+
+
+def _reader_class(exporter_class: type) -> type:
+    """A ``LambdaMetricReader`` class that the SDK builds, as it builds readers, from the
+    exporter's arguments."""
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    from .metric_reader import LambdaMetricReader
+
+    class ConfiguredLambdaMetricReader(LambdaMetricReader):
+        def __init__(self, **exporter_args: Any) -> None:
+            exporter = exporter_class(**exporter_args)
+            if exporter_class is OTLPMetricExporter:
+                exporter = _lean(
+                    {exporter_class: exporter_args}, exporter, exporter_class, "OTLPMetricExporter"
+                )
+            super().__init__(exporter)
+
+    return ConfiguredLambdaMetricReader
+
+
+_swap_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _lambda_metric_readers() -> Iterator[None]:
+    """While the SDK configures: metric exporters read by a ``LambdaMetricReader``, not by the
+    periodic reader. The SDK offers no hook for the reader; this wraps its ``_init_metrics``
+    (and, should that ever be gone, leaves the SDK's own readers with a warning)."""
+    from opentelemetry.sdk.metrics.export import MetricReader
+
+    original = getattr(_configuration, "_init_metrics", None)
+    if original is None:
+        _logger.warning("this SDK has no _init_metrics: metrics use its periodic reader")
+        yield
+        return
+
+    def init_metrics(exporters_or_readers: dict[str, type], *args: Any, **kwargs: Any) -> Any:
+        args_map = dict(kwargs.get("exporter_args_map") or {})
+        swapped: dict[str, type] = {}
+        for name, cls in exporters_or_readers.items():
+            if isinstance(cls, type) and not issubclass(cls, MetricReader):
+                reader = _reader_class(cls)
+                args_map[reader] = args_map.get(cls, {})
+                cls = reader
+            swapped[name] = cls
+        kwargs["exporter_args_map"] = args_map
+        return original(swapped, *args, **kwargs)
+
+    with _swap_lock:
+        _configuration._init_metrics = init_metrics
+        try:
+            yield
+        finally:
+            _configuration._init_metrics = original
 
 
 class LambdaConfigurator(_OTelSDKConfigurator):
-    """The SDK's own configurator, with ``LambdaSpanProcessor`` as the exporting processor."""
+    """The SDK's own configurator, with our processors and reader doing the exporting."""
 
     def _configure(self, **kwargs: Any) -> None:
         args_map = kwargs.get("exporter_args_map") or {}
         kwargs.setdefault("export_span_processor", functools.partial(_lambda_processor, args_map))
+        kwargs.setdefault(
+            "export_log_record_processor", functools.partial(_lambda_log_processor, args_map)
+        )
         resource = {**_resource_defaults(), **(kwargs.get("resource_attributes") or {})}
         kwargs["resource_attributes"] = resource
-        super()._configure(**kwargs)  # type: ignore[no-untyped-call]
+        with _lambda_metric_readers():
+            super()._configure(**kwargs)  # type: ignore[no-untyped-call]

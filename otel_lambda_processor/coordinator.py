@@ -13,6 +13,7 @@ import json
 import logging
 import random
 import re
+import sys
 import threading
 import time
 from typing import Any
@@ -430,20 +431,37 @@ class Coordinator:
 
     # -- SIGTERM ------------------------------------------------------------------------------
     def _on_sigterm(self) -> None:
-        """Within the budget: our processors first, then the rest of the tracer provider."""
+        """Within the budget: our processors and reader first (spans, logs, metrics, all at
+        once), then whatever else the global providers hold, in the same order."""
         end = time.monotonic() + SIGTERM_BUDGET_MILLIS / 1000.0
         with self._cond:
             self._machine.shutdown()
             self._cond.notify_all()
         self._hub.publish(ExportDue(ExportReason.SHUTDOWN, end, None))
-        left = end - time.monotonic()
-        if left <= 0:
-            return
-        from opentelemetry import trace
+        for provider in _other_providers():
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            force_flush = getattr(provider, "force_flush", None)
+            if callable(force_flush):
+                try:
+                    force_flush(int(left * 1000))
+                except Exception:  # SIGTERM is no time to raise
+                    _logger.debug("flushing %r at SIGTERM failed", provider, exc_info=True)
 
-        force_flush = getattr(trace.get_tracer_provider(), "force_flush", None)
-        if callable(force_flush):
-            force_flush(int(left * 1000))
+
+def _other_providers() -> list[object]:
+    """The global tracer, logger and meter providers; a meter provider whose readers are all
+    ours is left out (its metrics have just been exported, and a flush would collect again)."""
+    from opentelemetry import _logs, metrics, trace
+
+    providers: list[object] = [trace.get_tracer_provider(), _logs.get_logger_provider()]
+    meters = metrics.get_meter_provider()
+    ours = sys.modules.get(f"{__package__}.metric_reader")  # never imported here: no time
+    readers = getattr(meters, "_all_metric_readers", None)
+    if not (ours and readers and all(isinstance(r, ours.LambdaMetricReader) for r in readers)):
+        providers.append(meters)
+    return providers
 
 
 _started = threading.Lock()

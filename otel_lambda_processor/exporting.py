@@ -1,4 +1,4 @@
-"""The processor's single export thread: at most one ``export()`` in flight, oldest spans first.
+"""A processor's single export thread: at most one ``export()`` in flight, oldest items first.
 
 Callers never export themselves; they file a :class:`FlushTicket` and wait on it within their own
 bound, so a hanging exporter costs them their timeout and nothing more. The thread starts with the
@@ -14,18 +14,15 @@ exported again at once.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opentelemetry.context import attach, detach, set_value
 
 from .buffer import SpanRing
-
-if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import ReadableSpan
-    from opentelemetry.sdk.trace.export import SpanExporter
 
 try:  # the key the SDK's own processors set; private, so guard it
     from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY as _SUPPRESS_KEY
@@ -34,40 +31,85 @@ except ImportError:  # pragma: no cover - older or newer API without it
 
     _SUPPRESS_KEY = create_key("suppress_instrumentation")
 
+#: The context key that turns instrumentation off around our own exports.
+SUPPRESS_KEY = _SUPPRESS_KEY
+
 _logger = logging.getLogger("otel_lambda_processor.processor")
 
 #: Finds the spans of a failed batch that can never be encoded: ``(index, why)`` pairs.
-Probe = Callable[[Sequence["ReadableSpan"]], list[tuple[int, str]]]
+Probe = Callable[[Sequence[Any]], list[tuple[int, str]]]
 
 _OTLP_MODULES = ("opentelemetry.exporter.otlp.", "otel_lambda_processor.otlp.")
 
 
-def unencodable_probe(exporter: object) -> Probe | None:
+def unencodable_probe(exporter: object, encoder: str = "encode_spans") -> Probe | None:
     """The OTLP encodability check for an exporter that encodes OTLP, else ``None``.
 
-    Other exporters have other formats: for them a failed batch is only put back.
+    ``encoder`` names our encoder for the items (``encode_spans``, ``encode_logs``). Other
+    exporters have other formats: for them a failed batch is only put back.
     """
     if any(c.__module__.startswith(_OTLP_MODULES) for c in type(exporter).__mro__):
-        return _unencodable_as_otlp
+        return functools.partial(_unencodable_as_otlp, encoder)
     return None
 
 
-def _unencodable_as_otlp(spans: Sequence[ReadableSpan]) -> list[tuple[int, str]]:
+def _unencodable_as_otlp(encoder: str, items: Sequence[Any]) -> list[tuple[int, str]]:
     # Imported on the first failed export only; the encoder raises where the official one does.
-    from .otlp.encoder import encode_spans
+    from . import otlp
 
+    encode = getattr(otlp, encoder)
     try:
-        encode_spans(spans)
+        encode(items)
         return []  # the batch encodes: the failure was elsewhere (network, collector)
     except Exception:
         pass
     found: list[tuple[int, str]] = []
-    for index, span in enumerate(spans):
+    for index, item in enumerate(items):
         try:
-            encode_spans([span])
+            encode([item])
         except Exception as error:
             found.append((index, f"{type(error).__name__}: {error}"[:300]))
     return found
+
+
+class ItemKind:
+    """What a worker exports, for its messages and its results: spans or log records."""
+
+    __slots__ = ("_success", "_successes", "noun", "prepare", "queue_variable", "thread_name")
+
+    def __init__(
+        self,
+        noun: str,
+        queue_variable: str,
+        thread_name: str,
+        successes: Callable[[], tuple[object, ...]],
+        prepare: Callable[[list[Any]], list[Any]] | None = None,
+    ) -> None:
+        self.noun = noun
+        self.queue_variable = queue_variable
+        self.thread_name = thread_name
+        self._successes = successes
+        #: Turns buffered items into what the exporter takes, on the export thread.
+        self.prepare = prepare
+        self._success: tuple[object, ...] | None = None
+
+    def success_values(self) -> tuple[object, ...]:
+        """The exporter results that mean success (imported late: the SDK's export modules
+        pull in its metrics and semconv modules)."""
+        if self._success is None:
+            self._success = self._successes()
+        return self._success
+
+
+def _span_successes() -> tuple[object, ...]:
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    return (SpanExportResult.SUCCESS,)
+
+
+SPANS = ItemKind(
+    "spans", "LAMBDA_SPAN_PROCESSOR_QUEUE_SIZE", "otel-lambda-processor-export", _span_successes
+)
 
 
 class FlushTicket:
@@ -103,17 +145,19 @@ DONE = _Finished(True)
 
 
 class ExportWorker:
-    """Drains a :class:`SpanRing` into a ``SpanExporter`` on one daemon thread."""
+    """Drains a :class:`SpanRing` into an exporter (spans or log records) on one daemon thread."""
 
     def __init__(
         self,
-        exporter: SpanExporter,
-        ring: SpanRing[ReadableSpan],
+        exporter: Any,
+        ring: SpanRing[Any],
         batch_size: int,
         high_water: int,
         probe: Probe | None = None,
+        kind: ItemKind = SPANS,
     ) -> None:
         self._exporter = exporter
+        self._kind = kind
         self._probe = probe
         self._ring = ring
         self._batch_size = batch_size
@@ -125,7 +169,7 @@ class ExportWorker:
         self._thread: threading.Thread | None = None
         # Accounting: changed by the export thread (and by stop()) under _acct.
         self._acct = threading.Lock()
-        self._in_flight: Sequence[ReadableSpan] | None = None
+        self._in_flight: Sequence[Any] | None = None
         self._closed = False
         self.exported = 0
         #: Spans dropped because their export failed (the unencodable ones included).
@@ -133,7 +177,6 @@ class ExportWorker:
         #: Of those, spans that could never be encoded.
         self.unencodable = 0
         self._reported_dropped = 0
-        self._success: object = None
         # Only while no thread can be started (interpreter exit): callers export one at a time.
         self._inline = threading.Lock()
 
@@ -207,9 +250,7 @@ class ExportWorker:
     def _ensure_thread_locked(self) -> bool:
         """Start the export thread if there is none; ``False`` if none can be started."""
         if self._thread is None:
-            thread = threading.Thread(
-                target=self._run, name="otel-lambda-processor-export", daemon=True
-            )
+            thread = threading.Thread(target=self._run, name=self._kind.thread_name, daemon=True)
             try:
                 thread.start()
             except RuntimeError:  # "can't create new thread at interpreter shutdown"
@@ -217,17 +258,9 @@ class ExportWorker:
             self._thread = thread
         return True
 
-    def _success_value(self) -> object:
-        if self._success is None:
-            # Imported late: it pulls in the SDK's metrics and semconv modules.
-            from opentelemetry.sdk.trace.export import SpanExportResult
-
-            self._success = SpanExportResult.SUCCESS
-        return self._success
-
     # -- the export thread --------------------------------------------------------------------
     def _run(self) -> None:
-        self._success_value()
+        self._kind.success_values()
         # This thread only ever exports: suppress instrumentation for all of it.
         attach(set_value(_SUPPRESS_KEY, True))
         while True:
@@ -277,6 +310,11 @@ class ExportWorker:
                 return 0
             self._in_flight = batch
         taken = len(batch)
+        if self._kind.prepare is not None:
+            try:
+                batch = self._kind.prepare(batch)
+            except Exception:  # pragma: no cover - the SDK's own constructor failing
+                _logger.exception("preparing %d %s for export failed", taken, self._kind.noun)
         ok = self._export(batch)
         if not ok and self._probe is not None:
             batch, retried, ok = self._export_encodable(batch, retried)
@@ -293,20 +331,19 @@ class ExportWorker:
             self.failed_dropped += retried + len(fresh) - kept
             return -1
 
-    def _export(self, batch: Sequence[ReadableSpan]) -> bool:
+    def _export(self, batch: Sequence[Any]) -> bool:
+        noun = self._kind.noun
         try:
             result: Any = self._exporter.export(batch)
         except Exception:
-            _logger.exception("exporting %d spans raised", len(batch))
+            _logger.exception("exporting %d %s raised", len(batch), noun)
             return False
-        if result is self._success_value():
+        if any(result is value for value in self._kind.success_values()):
             return True
-        _logger.warning("exporting %d spans failed: %s", len(batch), result)
+        _logger.warning("exporting %d %s failed: %s", len(batch), noun, result)
         return False
 
-    def _export_encodable(
-        self, batch: list[ReadableSpan], retried: int
-    ) -> tuple[list[ReadableSpan], int, bool]:
+    def _export_encodable(self, batch: list[Any], retried: int) -> tuple[list[Any], int, bool]:
         """After a failed export: drop the spans that can never be encoded, export the rest.
 
         Returns what is left of the batch, how many of its leading spans were retried already,
@@ -329,10 +366,11 @@ class ExportWorker:
             self.failed_dropped += len(drop)
             self._in_flight = rest
         _logger.warning(
-            "dropped %d of %d spans in a batch because they cannot be encoded (the first: "
+            "dropped %d of %d %s in a batch because they cannot be encoded (the first: "
             "%s); exporting the other %d",
             len(drop),
             len(batch),
+            self._kind.noun,
             bad[0][1],
             len(rest),
         )
@@ -352,15 +390,16 @@ class ExportWorker:
         if overwritten:
             causes.append(
                 f"{overwritten} overwritten in a full buffer (raise "
-                "LAMBDA_SPAN_PROCESSOR_QUEUE_SIZE or export more often)"
+                f"{self._kind.queue_variable} or export more often)"
             )
         if failed - unencodable:
             causes.append(f"{failed - unencodable} whose export failed (check the exporter)")
         if unencodable:
             causes.append(f"{unencodable} that could not be encoded")
         _logger.warning(
-            "dropped %d spans since the last report, %d in all: %s",
+            "dropped %d %s since the last report, %d in all: %s",
             new,
+            self._kind.noun,
             dropped,
             "; ".join(causes),
         )

@@ -237,6 +237,11 @@ class LifecycleDriver(Protocol):
     def on_handler_done(self, request_id: str | None) -> HandlerDone: ...
 
 
+def _priority(listener: object) -> int:
+    value = getattr(listener, "signal_priority", 0)
+    return value if isinstance(value, int) else 0
+
+
 class SignalHub:
     """Process-wide fan-out of lifecycle signals to subscribed processors."""
 
@@ -274,8 +279,11 @@ class SignalHub:
             self._listeners.discard(listener)
 
     def listeners(self) -> list[LifecycleListener]:
+        """The listeners in the order they hear a signal: spans, then logs, then metrics."""
         with self._lock:
-            return list(self._listeners)
+            found = list(self._listeners)
+        found.sort(key=_priority)
+        return found
 
     @property
     def driver(self) -> LifecycleDriver | None:

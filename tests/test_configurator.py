@@ -79,3 +79,62 @@ def test_opentelemetry_instrument_uses_the_lambda_span_processor(
     assert f"memory: {128 * 1024 * 1024}" in result.stdout
     assert receiver.span_names() == ["configured"]
     assert receiver.requests[0].headers["content-encoding"] == "gzip"
+
+
+THREE_SIGNALS = textwrap.dedent(
+    """
+    import logging
+
+    from opentelemetry import _logs, metrics, trace
+    from otel_lambda_processor import handler_done
+
+    logs = _logs.get_logger_provider()._multi_log_record_processor._log_record_processors
+    print("log processors:", [(type(p).__name__, type(p.exporter).__module__) for p in logs])
+    readers = list(metrics.get_meter_provider()._all_metric_readers)
+    print("readers:", [type(r).__mro__[1].__name__ for r in readers])
+    print("metric exporter:", type(readers[0].exporter).__module__)
+    with trace.get_tracer("zero-code").start_as_current_span("configured"):
+        logging.getLogger("app").warning("from the root logger's handler")
+        metrics.get_meter("zero-code").create_counter("calls").add(1)
+    handler_done()
+    """
+)
+
+
+def test_opentelemetry_instrument_sets_up_logs_and_metrics_on_the_same_lifecycle(
+    receiver: OTLPReceiver, tmp_path: Path
+) -> None:
+    script = tmp_path / "app.py"
+    script.write_text(THREE_SIGNALS)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AWS_", "LAMBDA_"))}
+    env.update(
+        {
+            "OTEL_PYTHON_CONFIGURATOR": "otel_lambda_processor",
+            "OTEL_TRACES_EXPORTER": "otlp_proto_http",
+            "OTEL_LOGS_EXPORTER": "otlp_proto_http",
+            "OTEL_METRICS_EXPORTER": "otlp_proto_http",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.base_endpoint,
+            "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "true",
+            "LAMBDA_EXTENSION_SPAN_PROCESSOR_MODE": "sync",
+        }
+    )
+    result = subprocess.run(
+        [instrument(), sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert (
+        "log processors: [('LambdaLogRecordProcessor', 'otel_lambda_processor.otlp.log_exporter')]"
+        in out
+    ), out + result.stderr
+    assert "readers: ['LambdaMetricReader']" in out
+    assert "metric exporter: otel_lambda_processor.otlp.metric_exporter" in out
+    # sync mode: all three were exported when handler_done() returned, before the exit flush
+    assert receiver.span_names() == ["configured"]
+    (record,) = [r for r in receiver.logs() if r.body == "from the root logger's handler"]
+    assert record.trace_id == receiver.spans[0].span.trace_id
+    assert [p.value for p in receiver.metric_points("calls")][:1] == [1]

@@ -70,7 +70,7 @@ def test_spans_ended_while_the_interpreter_exits_are_exported(receiver: OTLPRece
 def test_exit_ends_with_no_export_timeout_and_a_hanging_collector(receiver: OTLPReceiver) -> None:
     receiver.inject(Fault(hang=30.0), times=10)
     body = (
-        "import otel_lambda_processor.processor as p\n"
+        "import otel_lambda_processor.pipeline as p\n"
         "p.SHUTDOWN_TIMEOUT_MILLIS = 1000  # the 30 s bound, shortened for the test\n"
         "for i in range(4):\n"
         "    tracer.start_span(f'span{i}').end()\n"

@@ -56,7 +56,11 @@ def test_the_emulator_example_runs_a_function_and_sees_its_spans(tmp_path: Path)
 
 
 def test_the_usage_example_exports_at_handler_done(tmp_path: Path) -> None:
-    (usage,) = [b for b in python_blocks() if "add_span_processor" in b and "def handler" in b]
+    (usage,) = [
+        b
+        for b in python_blocks()
+        if "add_span_processor" in b and "def handler" in b and "LambdaMetricReader" not in b
+    ]
     from otel_lambda_processor.testing import OTLPReceiver
 
     with OTLPReceiver() as receiver:
@@ -75,3 +79,29 @@ def test_the_usage_example_exports_at_handler_done(tmp_path: Path) -> None:
         )
         assert result.returncode == 0, result.stderr
         assert receiver.span_names() == ["handler"]
+
+
+def test_the_logs_and_metrics_example_exports_all_three_signals() -> None:
+    (usage,) = [b for b in python_blocks() if "LambdaMetricReader(" in b and "def handler" in b]
+    from otel_lambda_processor.testing import OTLPReceiver
+
+    with OTLPReceiver() as receiver:
+        script = usage + "\nprint(handler({}, None))\n"
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={
+                "PATH": "/usr/bin:/bin",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.base_endpoint,
+                "LAMBDA_EXTENSION_SPAN_PROCESSOR_MODE": "sync",
+                "PYTHONPATH": ":".join(sys.path),
+            },
+        )
+        assert result.returncode == 0, result.stderr
+        assert receiver.span_names() == ["handler"]
+        (record,) = receiver.logs()
+        assert record.body == "order received"
+        assert record.trace_id == receiver.spans[0].span.trace_id
+        assert {p.value for p in receiver.metric_points("orders")} == {1}  # and again at exit

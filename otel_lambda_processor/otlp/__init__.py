@@ -1,13 +1,14 @@
-"""OTLP for Lambda: a byte-identical fast trace encoder and the OTLP/HTTP exporter that uses it.
+"""OTLP for Lambda: byte-identical fast encoders and the OTLP/HTTP exporters that use them.
 
-``OTLPSpanExporter`` is a drop-in for the official OTLP/HTTP protobuf span exporter::
+``OTLPSpanExporter``, ``OTLPLogExporter`` and ``OTLPMetricExporter`` are drop-ins for the official
+OTLP/HTTP protobuf exporters::
 
     from otel_lambda_processor.otlp import OTLPSpanExporter
 
     provider.add_span_processor(LambdaSpanProcessor(OTLPSpanExporter()))
 
-Importing it and constructing it load neither the encoder nor an HTTP client: the first export
-does.
+Importing them and constructing them load neither the encoders nor an HTTP client: the first
+export does. The log and metric exporters (and the encoders) load on first use too.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -17,14 +18,35 @@ from .releases import TESTED_RELEASES
 
 if TYPE_CHECKING:
     from .encoder import encode_spans
+    from .log_exporter import OTLPLogExporter
+    from .logs_encoder import encode_logs
+    from .metric_exporter import OTLPMetricExporter
+    from .metrics_encoder import encode_metrics
+
+_LAZY = {
+    "encode_spans": "encoder",
+    "encode_logs": "logs_encoder",
+    "encode_metrics": "metrics_encoder",
+    "OTLPLogExporter": "log_exporter",
+    "OTLPMetricExporter": "metric_exporter",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "encode_spans":  # loaded on first use: the encoder is not needed at init
-        from .encoder import encode_spans
+    module = _LAZY.get(name)  # loaded on first use: not needed at init
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
 
-        return encode_spans
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{module}"), name)
 
 
-__all__ = ["TESTED_RELEASES", "OTLPSpanExporter", "encode_spans"]
+__all__ = [
+    "TESTED_RELEASES",
+    "OTLPLogExporter",
+    "OTLPMetricExporter",
+    "OTLPSpanExporter",
+    "encode_logs",
+    "encode_metrics",
+    "encode_spans",
+]

@@ -1,10 +1,11 @@
-"""``OTLPSpanExporter``: OTLP/HTTP protobuf span export that costs nothing at init.
+"""OTLP/HTTP protobuf export of spans, logs and metrics that costs nothing at init.
 
-A drop-in for the official ``opentelemetry.exporter.otlp.proto.http.trace_exporter
-.OTLPSpanExporter``: the same constructor, ``OTEL_EXPORTER_OTLP_*`` configuration, retries, size
-limit, metrics, results and log lines, and the same bytes on the wire. Construction only resolves
+``OTLPSpanExporter``, ``OTLPLogExporter`` and ``OTLPMetricExporter`` are drop-ins for the official
+OTLP/HTTP exporters of ``opentelemetry-exporter-otlp-proto-http``: the same constructors,
+``OTEL_EXPORTER_OTLP_*`` configuration, retries, size limit, metrics, results and log lines, and
+the same bytes on the wire. Construction only resolves
 the configuration (:mod:`.settings`). The first export loads our encoder (the wire format
-written directly, byte-identical to the official one) and the official, protobuf-free OTLP HTTP
+written directly, byte-identical to the official ones) and the official, protobuf-free OTLP HTTP
 client (``opentelemetry-exporter-otlp-common``: retries with jitter, ``Retry-After``, the
 deadline) over its urllib3 transport. Neither protobuf nor ``requests`` is imported on that path.
 
@@ -22,19 +23,17 @@ import os
 import threading
 import zlib
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .releases import TESTED_RELEASES, untested_releases
-from .settings import CREDENTIAL_PROVIDER_ENVS, ExporterSettings, resolve
+from .settings import ExporterSettings, credential_provider_envs, resolve
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
 _logger = logging.getLogger(__name__)
-# The official exporter's logger: its messages keep their usual source.
-_official_logger = logging.getLogger("opentelemetry.exporter.otlp.proto.http.trace_exporter")
 
 DEFAULT_COMPRESSION_LEVEL = 1
 
@@ -54,39 +53,130 @@ def _compress(kind: str, level: int, data: bytes) -> bytes:
     return zlib.compress(data, level)
 
 
+class Signal:
+    """What differs between the three exporters: names, paths, the official pieces."""
+
+    __slots__ = (
+        "component",
+        "encoder",
+        "env",
+        "kind",
+        "logger",
+        "noun",
+        "official_class",
+        "official_module",
+        "say",
+    )
+
+    def __init__(
+        self,
+        env: str,
+        kind: Literal["traces", "metrics", "logs"],
+        noun: str,
+        component: str,
+        official_module: str,
+        official_class: str,
+        encoder: tuple[str, str],
+    ) -> None:
+        #: The signal in variable names (``OTEL_EXPORTER_OTLP_<env>_ENDPOINT``).
+        self.env = env
+        #: The official HTTP client's and exporter metrics' name for it.
+        self.kind = kind
+        #: As the official log lines name a batch ("span batch", "logs batch").
+        self.noun = noun
+        #: The ``OtelComponentTypeValues`` member of the exporter.
+        self.component = component
+        self.official_module = official_module
+        self.official_class = official_class
+        #: Ours (in this package) and the official encoder: ``(module, function)`` each.
+        self.encoder = encoder
+        # The official exporter's logger: its messages keep their usual source.
+        self.logger = logging.getLogger(official_module)
+        self.say = official_class
+
+
+TRACES = Signal(
+    "TRACES",
+    "traces",
+    "span",
+    "OTLP_HTTP_SPAN_EXPORTER",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "OTLPSpanExporter",
+    ("encoder", "encode_spans"),
+)
+LOGS = Signal(
+    "LOGS",
+    "logs",
+    "logs",
+    "OTLP_HTTP_LOG_EXPORTER",
+    "opentelemetry.exporter.otlp.proto.http._log_exporter",
+    "OTLPLogExporter",
+    ("logs_encoder", "encode_logs"),
+)
+METRICS = Signal(
+    "METRICS",
+    "metrics",
+    "metrics",
+    "OTLP_HTTP_METRIC_EXPORTER",
+    "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+    "OTLPMetricExporter",
+    ("metrics_encoder", "encode_metrics"),
+)
+#: The official encoders, for the rare batch ours hands over: ``(module, function)``.
+_OFFICIAL_ENCODERS = {
+    "TRACES": ("opentelemetry.exporter.otlp.proto.common.trace_encoder", "encode_spans"),
+    "LOGS": ("opentelemetry.exporter.otlp.proto.common._log_encoder", "encode_logs"),
+    "METRICS": ("opentelemetry.exporter.otlp.proto.common.metrics_encoder", "encode_metrics"),
+}
+# The official HTTP client names the signal "spans" in its log lines.
+_CLIENT_KIND: dict[str, Literal["spans", "logs", "metrics"]] = {
+    "TRACES": "spans",
+    "LOGS": "logs",
+    "METRICS": "metrics",
+}
+
+
 class _Sender:
     """What the first export builds: the official HTTP client, metrics and the pieces export
     needs from the official modules (all protobuf- and requests-free)."""
 
-    def __init__(self, settings: ExporterSettings, level: int, meter_provider: Any) -> None:
+    def __init__(
+        self, signal: Signal, settings: ExporterSettings, level: int, meter_provider: Any
+    ) -> None:
         from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
         from opentelemetry.exporter.otlp.common import http
-        from opentelemetry.exporter.otlp.common._exporter_metrics import (
-            create_exporter_metrics,
-        )
-        from opentelemetry.semconv._incubating.attributes.otel_attributes import (
-            OtelComponentTypeValues,
-        )
         from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
 
         self.status_code_attribute = HTTP_RESPONSE_STATUS_CODE
         self.client = http._OTLPHTTPClient(
             transport=Urllib3HTTPTransport(verify=settings.verify, cert=settings.cert),
             endpoint=settings.endpoint,
-            kind="spans",
+            kind=_CLIENT_KIND[signal.env],
             timeout=settings.timeout,
             compression=http.Compression.from_str(settings.compression),
             headers=settings.headers,
-            logger=_official_logger,
+            logger=signal.logger,
         )
         if settings.compression in ("gzip", "deflate"):
             self.client._compress = functools.partial(  # type: ignore[method-assign]
                 _compress, settings.compression, level
             )
+        self.set_meter_provider(signal, settings, meter_provider)
+
+    def set_meter_provider(
+        self, signal: Signal, settings: ExporterSettings, meter_provider: Any
+    ) -> None:
+        from opentelemetry.exporter.otlp.common._exporter_metrics import (
+            create_exporter_metrics,
+        )
+        from opentelemetry.semconv._incubating.attributes.otel_attributes import (
+            OtelComponentTypeValues,
+        )
+
         internal = os.environ.get("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "")
         self.metrics = create_exporter_metrics(
-            OtelComponentTypeValues.OTLP_HTTP_SPAN_EXPORTER,
-            "traces",
+            getattr(OtelComponentTypeValues, signal.component),
+            signal.kind,
             settings.endpoint,
             meter_provider,
             internal.strip().lower() == "true",
@@ -100,11 +190,183 @@ class PayloadTooLargeError(Exception):
 PayloadTooLargeError.__name__ = PayloadTooLargeError.__qualname__ = "RequestPayloadTooLargeError"
 
 
-class OTLPSpanExporter(SpanExporter):
+def _check_level(level: int | None) -> int:
+    if level is None:
+        return DEFAULT_COMPRESSION_LEVEL
+    if not (isinstance(level, int) and not isinstance(level, bool) and 0 <= level <= 9):
+        _logger.warning(
+            "compression_level=%r is not an integer from 0 to 9; using %d",
+            level,
+            DEFAULT_COMPRESSION_LEVEL,
+        )
+        return DEFAULT_COMPRESSION_LEVEL
+    return level
+
+
+class _LeanExport:
+    """The lean path shared by the three exporters: resolve at construction, build the sender
+    at the first export, encode here and send through the official HTTP client; hand over to
+    the official exporter what this path was not built for."""
+
+    _signal: Signal
+    _success: Any
+    _failure: Any
+
+    def _setup(
+        self,
+        arguments: dict[str, Any],
+        *,
+        session: Any,
+        max_request_size: int | None,
+        meter_provider: Any,
+        compression_level: int | None,
+        official_only: dict[str, Any],
+        others: dict[str, Any],
+        hand_over: tuple[str, ...] = (),
+    ) -> None:
+        """Resolve the configuration; ``official_only`` are arguments only the official
+        exporter takes, and any of them named in ``hand_over`` that is given means it is used."""
+        self.compression_level: int = _check_level(compression_level)
+        self._meter_provider = meter_provider
+        self._lock = threading.Lock()
+        self._sender: _Sender | None = None
+        self._official: Any = None
+        self._shutdown = False
+        self._official_arguments = {
+            **arguments,
+            "session": session,
+            **official_only,
+            "max_request_size": max_request_size,
+            "meter_provider": meter_provider,
+            **others,
+        }
+        from opentelemetry.exporter.otlp.proto.http import _OTLP_HTTP_HEADERS
+
+        signal = self._signal
+        self.settings: ExporterSettings = resolve(
+            os.environ,
+            **arguments,
+            max_request_size=max_request_size,
+            user_agent=_OTLP_HTTP_HEADERS["User-Agent"],
+            signal=signal.env,
+        )
+        self._official_arguments["timeout"] = self.settings.timeout
+        self._endpoint = self.settings.endpoint
+        untested = untested_releases()
+        name = signal.say
+        if untested:
+            _say_once(
+                "%s: %s outside the tested releases %s; using the official exporter",
+                name,
+                ", ".join(untested),
+                TESTED_RELEASES,
+            )
+            self._use_official()
+        elif session is not None or any(
+            os.environ.get(n) for n in credential_provider_envs(signal.env)
+        ):
+            _say_once("%s: a requests session is configured; using the official one", name)
+            self._use_official()
+        elif others or any(official_only.get(key) is not None for key in hand_over):
+            given = [*others, *(key for key in hand_over if official_only.get(key) is not None)]
+            _say_once("%s: %s given; using the official exporter", name, ", ".join(given))
+            self._use_official()
+
+    def _use_official(self) -> Any:
+        from importlib import import_module
+
+        signal = self._signal
+        official = getattr(import_module(signal.official_module), signal.official_class)
+        self._official = official(**self._official_arguments)
+        return self._official
+
+    @property
+    def uses_fast_encoder(self) -> bool:
+        """Whether batches are encoded and sent here (False: the official exporter does it)."""
+        return self._official is None
+
+    def _start(self) -> _Sender | None:
+        with self._lock:
+            if self._sender is None and self._official is None:
+                try:
+                    self._sender = _Sender(
+                        self._signal, self.settings, self.compression_level, self._meter_provider
+                    )
+                except Exception:
+                    _say_once(
+                        "%s: this OpenTelemetry's HTTP client looks different; "
+                        "using the official exporter",
+                        self._signal.say,
+                    )
+                    self._use_official()
+            return self._sender
+
+    def _send(self, items: Any, count: int, sender: _Sender) -> Any:
+        """Encode ``items`` and send them: the official exporter's steps, results and lines."""
+        signal = self._signal
+        log = signal.logger
+        with sender.metrics.export_operation(count) as result:
+            try:
+                data = _encode(signal, items)
+            except Exception as error:
+                log.error("Failed to encode %s batch: %s", signal.noun, error)
+                result.error = error
+                return self._failure
+            limit = self.settings.max_request_size
+            if 0 < limit < len(data):
+                log.warning(
+                    "Dropping %s batch: serialized size %d bytes exceeds max_request_size "
+                    "%d bytes.",
+                    signal.noun,
+                    len(data),
+                    limit,
+                )
+                result.error = PayloadTooLargeError(
+                    f"Serialized {signal.noun} request size {len(data)} bytes exceeds "
+                    f"max_request_size {limit} bytes."
+                )
+                return self._failure
+            sent = sender.client.export(data)
+            if not sent.success:
+                result.error = sent.error
+                if sent.status_code is not None:
+                    result.error_attrs = {sender.status_code_attribute: sent.status_code}
+                return self._failure
+        return self._success
+
+    def _export_items(self, items: Any, count: int, *args: Any, **kwargs: Any) -> Any:
+        if self._official is not None:
+            return self._official.export(items, *args, **kwargs)
+        if self._shutdown:
+            self._signal.logger.warning("Exporter already shutdown, ignoring batch")
+            return self._failure
+        sender = self._sender or self._start()
+        if sender is None:  # the HTTP client could not be built: the official exporter was
+            official: Any = self._official
+            return official.export(items, *args, **kwargs)
+        return self._send(items, count, sender)
+
+    def _shutdown_lean(self, *args: Any, **kwargs: Any) -> None:
+        if self._official is not None:
+            self._official.shutdown(*args, **kwargs)
+            return
+        if self._shutdown:
+            self._signal.logger.warning("Exporter already shutdown, ignoring call")
+            return
+        self._shutdown = True
+        if self._sender is not None:
+            self._sender.client.shutdown()
+
+
+class OTLPSpanExporter(_LeanExport, SpanExporter):
     """Drop-in for ``opentelemetry.exporter.otlp.proto.http.trace_exporter.OTLPSpanExporter``.
 
     Takes the same arguments, plus ``compression_level`` (0-9, default 1) for gzip and deflate.
     """
+
+    _signal = TRACES
+    _success = SpanExportResult.SUCCESS
+    _failure = SpanExportResult.FAILURE
 
     def __init__(
         self,
@@ -122,154 +384,75 @@ class OTLPSpanExporter(SpanExporter):
         compression_level: int | None = None,
         **others: Any,
     ) -> None:
-        level = DEFAULT_COMPRESSION_LEVEL if compression_level is None else compression_level
-        if not (isinstance(level, int) and not isinstance(level, bool) and 0 <= level <= 9):
-            _logger.warning(
-                "compression_level=%r is not an integer from 0 to 9; using %d",
-                level,
-                DEFAULT_COMPRESSION_LEVEL,
-            )
-            level = DEFAULT_COMPRESSION_LEVEL
-        self.compression_level: int = level
-        self._meter_provider = meter_provider
-        self._lock = threading.Lock()
-        self._sender: _Sender | None = None
-        self._official: Any = None
-        self._shutdown = False
-        arguments = {
-            "endpoint": endpoint,
-            "certificate_file": certificate_file,
-            "client_key_file": client_key_file,
-            "client_certificate_file": client_certificate_file,
-            "headers": headers,
-            "timeout": timeout,
-            "compression": compression,
-        }
-        self._official_arguments = {
-            **arguments,
-            "session": session,
-            "max_request_size": max_request_size,
-            "meter_provider": meter_provider,
-            **others,
-        }
-        from opentelemetry.exporter.otlp.proto.http import _OTLP_HTTP_HEADERS
-
-        self.settings: ExporterSettings = resolve(
-            os.environ,
-            **arguments,
+        self._setup(
+            _arguments(
+                endpoint,
+                certificate_file,
+                client_key_file,
+                client_certificate_file,
+                headers,
+                timeout,
+                compression,
+            ),
+            session=session,
             max_request_size=max_request_size,
-            user_agent=_OTLP_HTTP_HEADERS["User-Agent"],
+            meter_provider=meter_provider,
+            compression_level=compression_level,
+            official_only={},
+            others=others,
         )
-        self._official_arguments["timeout"] = self.settings.timeout
-        self._endpoint = self.settings.endpoint
-        untested = untested_releases()
-        if untested:
-            _say_once(
-                "OTLPSpanExporter: %s outside the tested releases %s; using the official exporter",
-                ", ".join(untested),
-                TESTED_RELEASES,
-            )
-            self._use_official()
-        elif session is not None or any(os.environ.get(n) for n in CREDENTIAL_PROVIDER_ENVS):
-            _say_once("OTLPSpanExporter: a requests session is configured; using the official one")
-            self._use_official()
-        elif others:
-            _say_once("OTLPSpanExporter: %s given; using the official exporter", ", ".join(others))
-            self._use_official()
-
-    def _use_official(self) -> Any:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-            OTLPSpanExporter as Official,
-        )
-
-        self._official = Official(**self._official_arguments)
-        return self._official
-
-    @property
-    def uses_fast_encoder(self) -> bool:
-        """Whether batches are encoded and sent here (False: the official exporter does it)."""
-        return self._official is None
-
-    def _start(self) -> _Sender | None:
-        with self._lock:
-            if self._sender is None and self._official is None:
-                try:
-                    self._sender = _Sender(
-                        self.settings, self.compression_level, self._meter_provider
-                    )
-                except Exception:
-                    _say_once(
-                        "OTLPSpanExporter: this OpenTelemetry's HTTP client looks different; "
-                        "using the official exporter"
-                    )
-                    self._use_official()
-            return self._sender
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        if self._official is not None:
-            return self._official.export(spans)  # type: ignore[no-any-return]
-        if self._shutdown:
-            _official_logger.warning("Exporter already shutdown, ignoring batch")
-            return SpanExportResult.FAILURE
-        sender = self._sender or self._start()
-        if sender is None:  # the HTTP client could not be built: the official exporter was
-            official: Any = self._official
-            return official.export(spans)  # type: ignore[no-any-return]
-        with sender.metrics.export_operation(len(spans)) as result:
-            try:
-                data = _encode(spans)
-            except Exception as error:
-                _official_logger.error("Failed to encode span batch: %s", error)
-                result.error = error
-                return SpanExportResult.FAILURE
-            limit = self.settings.max_request_size
-            if 0 < limit < len(data):
-                _official_logger.warning(
-                    "Dropping span batch: serialized size %d bytes exceeds max_request_size "
-                    "%d bytes.",
-                    len(data),
-                    limit,
-                )
-                result.error = PayloadTooLargeError(
-                    f"Serialized span request size {len(data)} bytes exceeds max_request_size "
-                    f"{limit} bytes."
-                )
-                return SpanExportResult.FAILURE
-            sent = sender.client.export(data)
-            if not sent.success:
-                result.error = sent.error
-                if sent.status_code is not None:
-                    result.error_attrs = {sender.status_code_attribute: sent.status_code}
-                return SpanExportResult.FAILURE
-        return SpanExportResult.SUCCESS
+        return self._export_items(spans, len(spans))  # type: ignore[no-any-return]
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Nothing is buffered here."""
         return True
 
     def shutdown(self) -> None:
-        if self._official is not None:
-            self._official.shutdown()
-            return
-        if self._shutdown:
-            _official_logger.warning("Exporter already shutdown, ignoring call")
-            return
-        self._shutdown = True
-        if self._sender is not None:
-            self._sender.client.shutdown()
+        self._shutdown_lean()
 
 
-def _encode(spans: Sequence[ReadableSpan]) -> bytes:
+def _arguments(
+    endpoint: str | None,
+    certificate_file: str | None,
+    client_key_file: str | None,
+    client_certificate_file: str | None,
+    headers: Mapping[str, str] | None,
+    timeout: float | None,
+    compression: Any,
+) -> dict[str, Any]:
+    return {
+        "endpoint": endpoint,
+        "certificate_file": certificate_file,
+        "client_key_file": client_key_file,
+        "client_certificate_file": client_certificate_file,
+        "headers": headers,
+        "timeout": timeout,
+        "compression": compression,
+    }
+
+
+def _encode(signal: Signal, items: Any) -> bytes:
     """Ours, which raises where the official encoder raises. Should it ever fail where the
     official one would not (a bug of ours), the official one's bytes, with a warning."""
-    from . import encoder
-
     try:
-        return encoder.encode_spans(spans)
+        return _encoder(f"{__package__}.{signal.encoder[0]}", signal.encoder[1])(items)  # type: ignore[no-any-return]
     except Exception as error:
         ours = error
-    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-
-    data: bytes = encode_spans(spans).SerializePartialToString()  # raises: unencodable batch
+    official = _encoder(*_OFFICIAL_ENCODERS[signal.env])
+    data: bytes = official(items).SerializePartialToString()  # raises: unencodable batch
     _logger.warning("the fast OTLP encoder failed; this batch used the official one", exc_info=ours)
     return data
+
+
+def _encoder(module: str, function: str) -> Any:
+    """An encoder function, its module imported on first use."""
+    return getattr(_module(module), function)
+
+
+@functools.cache
+def _module(name: str) -> Any:
+    from importlib import import_module
+
+    return import_module(name)

@@ -1,7 +1,8 @@
-"""The OTLP/HTTP span exporter's configuration, resolved as the official exporter resolves it.
+"""The OTLP/HTTP exporters' configuration, resolved as the official exporters resolve it.
 
-Constructor arguments first, then ``OTEL_EXPORTER_OTLP_TRACES_*``, then ``OTEL_EXPORTER_OTLP_*``,
-then the defaults; the same warnings for the same bad values. Resolving imports nothing heavy:
+Constructor arguments first, then the signal's own ``OTEL_EXPORTER_OTLP_TRACES_*`` (``LOGS``,
+``METRICS``), then ``OTEL_EXPORTER_OTLP_*``, then the defaults; the same warnings for the same bad
+values. Resolving imports nothing heavy:
 the HTTP client and the encoder load at the first export.
 """
 
@@ -21,13 +22,20 @@ DEFAULT_ENDPOINT = "http://localhost:4318"
 TRACES_PATH = "v1/traces"
 DEFAULT_MAX_REQUEST_SIZE = 64 * 1024 * 1024
 COMPRESSIONS = ("none", "deflate", "gzip")
+#: The signals, as they appear in variable names, and their paths.
+PATHS = {"TRACES": TRACES_PATH, "LOGS": "v1/logs", "METRICS": "v1/metrics"}
 
-#: Set (to a credential provider's name), these make the official exporter build a ``requests``
-#: session; ours then hands everything to the official exporter.
-CREDENTIAL_PROVIDER_ENVS = (
-    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER",
-    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_TRACES_CREDENTIAL_PROVIDER",
-)
+
+def credential_provider_envs(signal: str = "TRACES") -> tuple[str, str]:
+    """Set (to a credential provider's name), these make the official exporter build a
+    ``requests`` session; ours then hands everything to the official exporter."""
+    return (
+        "OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER",
+        f"OTEL_PYTHON_EXPORTER_OTLP_HTTP_{signal}_CREDENTIAL_PROVIDER",
+    )
+
+
+CREDENTIAL_PROVIDER_ENVS = credential_provider_envs("TRACES")
 
 
 def _first(env: Mapping[str, str], *names: str) -> str | None:
@@ -74,46 +82,49 @@ def resolve(
     compression: Any = None,
     max_request_size: int | None = None,
     user_agent: str,
+    signal: str = "TRACES",
 ) -> ExporterSettings:
-    """Resolve the settings from the arguments and ``env`` as the official exporter does."""
+    """Resolve the settings from the arguments and ``env`` as the official exporter of
+    ``signal`` (``TRACES``, ``LOGS`` or ``METRICS``) does."""
     if not endpoint:
-        endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or None
+        endpoint = env.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT") or None
     if not endpoint:
         base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or DEFAULT_ENDPOINT
-        endpoint = f"{base.removesuffix('/')}/{TRACES_PATH}"
+        endpoint = f"{base.removesuffix('/')}/{PATHS[signal]}"
     return ExporterSettings(
         endpoint=endpoint,
-        headers=_headers(env, headers, user_agent),
-        timeout=_timeout(env, timeout),
-        compression=compression_name(compression) or _compression(env),
+        headers=_headers(env, headers, user_agent, signal),
+        timeout=_timeout(env, timeout, signal),
+        compression=compression_name(compression) or _compression(env, signal),
         verify=certificate_file
-        or _first(env, "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE")
+        or _first(env, f"OTEL_EXPORTER_OTLP_{signal}_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE")
         or True,
-        cert=_client_cert(env, client_key_file, client_certificate_file),
+        cert=_client_cert(env, client_key_file, client_certificate_file, signal),
         max_request_size=DEFAULT_MAX_REQUEST_SIZE if max_request_size is None else max_request_size,
     )
 
 
 def _headers(
-    env: Mapping[str, str], explicit: Mapping[str, str] | None, user_agent: str
+    env: Mapping[str, str], explicit: Mapping[str, str] | None, user_agent: str, signal: str
 ) -> dict[str, str]:
     from opentelemetry.util.re import parse_env_headers  # the official parser: same warnings
 
     resolved = {"content-type": "application/x-protobuf", "user-agent": user_agent}
-    raw = _first(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS") or ""
+    raw = _first(env, f"OTEL_EXPORTER_OTLP_{signal}_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS") or ""
     resolved.update(parse_env_headers(raw, liberal=True))
     if explicit:
         resolved.update({key.lower(): value for key, value in explicit.items()})
     return resolved
 
 
-def _timeout(env: Mapping[str, str], explicit: float | None) -> float:
-    usable = otlp_timeout_seconds(env, explicit)  # ours: 0, inf, nan... warned and replaced
+def _timeout(env: Mapping[str, str], explicit: float | None, signal: str) -> float:
+    names = (f"OTEL_EXPORTER_OTLP_{signal}_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
+    usable = otlp_timeout_seconds(env, explicit, names)  # ours: 0, inf, nan... warned, replaced
     if usable is not None:
         return usable
     if explicit is not None:
         return float(explicit)
-    raw = _first(env, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
+    raw = _first(env, *names)
     if raw is None:
         return DEFAULT_OTLP_TIMEOUT_SECONDS
     try:
@@ -124,8 +135,8 @@ def _timeout(env: Mapping[str, str], explicit: float | None) -> float:
     return value if math.isfinite(value) else DEFAULT_OTLP_TIMEOUT_SECONDS
 
 
-def _compression(env: Mapping[str, str]) -> str:
-    raw = _first(env, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION")
+def _compression(env: Mapping[str, str], signal: str) -> str:
+    raw = _first(env, f"OTEL_EXPORTER_OTLP_{signal}_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION")
     value = (raw or "none").lower().strip()
     if value not in COMPRESSIONS:
         _official_logger.warning("Unsupported compression type: %s", value)
@@ -134,13 +145,15 @@ def _compression(env: Mapping[str, str]) -> str:
 
 
 def _client_cert(
-    env: Mapping[str, str], key_file: str | None, certificate_file: str | None
+    env: Mapping[str, str], key_file: str | None, certificate_file: str | None, signal: str
 ) -> str | tuple[str, str] | None:
     key = key_file or _first(
-        env, "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"
+        env, f"OTEL_EXPORTER_OTLP_{signal}_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"
     )
     certificate = certificate_file or _first(
-        env, "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"
+        env,
+        f"OTEL_EXPORTER_OTLP_{signal}_CLIENT_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
     )
     if certificate and key:
         return (certificate, key)
