@@ -104,6 +104,7 @@ def _reader_class(exporter_class: type) -> type:
     return ConfiguredLambdaMetricReader
 
 
+#: Held while the SDK's private functions are wrapped (one configuration at a time).
 _swap_lock = threading.Lock()
 
 
@@ -132,12 +133,45 @@ def _lambda_metric_readers() -> Iterator[None]:
         kwargs["exporter_args_map"] = args_map
         return original(swapped, *args, **kwargs)
 
-    with _swap_lock:
-        _configuration._init_metrics = init_metrics
-        try:
-            yield
-        finally:
-            _configuration._init_metrics = original
+    _configuration._init_metrics = init_metrics
+    try:
+        yield
+    finally:
+        _configuration._init_metrics = original
+
+
+def _grpc_installed() -> bool:
+    from importlib.util import find_spec
+
+    try:
+        return find_spec("opentelemetry.exporter.otlp.proto.grpc") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def _otlp_means_http() -> Iterator[None]:
+    """While the SDK configures: ``otlp`` with no protocol set means OTLP/HTTP when the gRPC
+    exporter is not installed (the OpenTelemetry default protocol, and the exporter this package
+    brings), instead of failing to find ``otlp_proto_grpc``."""
+    original = getattr(_configuration, "_get_exporter_entry_point", None)
+    if original is None or _grpc_installed():
+        yield
+        return
+
+    def entry_point(exporter_name: str, signal_type: Any) -> Any:
+        protocols = ("OTEL_EXPORTER_OTLP_PROTOCOL", f"OTEL_EXPORTER_OTLP_{signal_type}_PROTOCOL")
+        if exporter_name.strip() == "otlp" and not any(
+            os.environ.get(name.upper()) for name in protocols
+        ):
+            return "otlp_proto_http"
+        return original(exporter_name, signal_type)
+
+    _configuration._get_exporter_entry_point = entry_point
+    try:
+        yield
+    finally:
+        _configuration._get_exporter_entry_point = original
 
 
 class LambdaConfigurator(_OTelSDKConfigurator):
@@ -151,5 +185,5 @@ class LambdaConfigurator(_OTelSDKConfigurator):
         )
         resource = {**_resource_defaults(), **(kwargs.get("resource_attributes") or {})}
         kwargs["resource_attributes"] = resource
-        with _lambda_metric_readers():
+        with _swap_lock, _lambda_metric_readers(), _otlp_means_http():
             super()._configure(**kwargs)  # type: ignore[no-untyped-call]

@@ -138,3 +138,40 @@ def test_opentelemetry_instrument_sets_up_logs_and_metrics_on_the_same_lifecycle
     (record,) = [r for r in receiver.logs() if r.body == "from the root logger's handler"]
     assert record.trace_id == receiver.spans[0].span.trace_id
     assert [p.value for p in receiver.metric_points("calls")][:1] == [1]
+
+
+def test_otlp_without_a_protocol_means_otlp_http_when_grpc_is_not_installed(
+    receiver: OTLPReceiver, tmp_path: Path
+) -> None:
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
+    try:
+        import opentelemetry.exporter.otlp.proto.grpc  # noqa: F401
+
+        pytest.skip("the gRPC exporter is installed here: the SDK's own choice stands")
+    except ImportError:
+        pass
+    script = tmp_path / "app.py"
+    script.write_text(THREE_SIGNALS)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AWS_", "LAMBDA_"))}
+    env.update(
+        {
+            "OTEL_PYTHON_CONFIGURATOR": "otel_lambda_processor",
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_LOGS_EXPORTER": "otlp",
+            "OTEL_METRICS_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.base_endpoint,
+            "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "true",
+            "LAMBDA_EXTENSION_SPAN_PROCESSOR_MODE": "sync",
+        }
+    )
+    result = subprocess.run(
+        [instrument(), sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "metric exporter: otel_lambda_processor.otlp.metric_exporter" in result.stdout
+    assert receiver.span_names() == ["configured"]
+    assert receiver.log_count() >= 1 and receiver.metric_points("calls")
