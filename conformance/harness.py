@@ -3,24 +3,30 @@ dropped, response latency added, post-response time."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import statistics
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from otel_lambda_processor.testing import (
+    InvocationRecord,
     InvokeResult,
     LambdaEmulator,
     OTLPReceiver,
+    ReceivedRequest,
+    ShutdownResult,
     awslambdaric_command,
     minimal_runtime_command,
 )
+from otel_lambda_processor.testing.receiver import LOGS_PATH, METRICS_PATH, TRACES_PATH
 
 FUNCTIONS = Path(__file__).resolve().parent / "functions"
-_DROPPED_IN_ALL = re.compile(r"dropped \d+ spans since the last report \((\d+) in all\)")
+_DROPPED_IN_ALL = re.compile(r"dropped \d+ spans since the last report, (\d+) in all")
 
 
 @dataclass
@@ -158,3 +164,137 @@ def table(rows: list[Row]) -> str:
             f"{added} {post}{flag}"
         )
     return "\n".join(lines)
+
+
+# -- three signals: spans, log records and metric data points ----------------------------------
+#: The function of ``functions/three_signals.py``.
+THREE_SIGNALS = "three_signals.handler"
+#: What that function prints before its books (JSON) whenever its tracer provider is flushed:
+#: the coordinator does that at SIGTERM, once our processors and reader have exported.
+BOOKS_PREFIX = "three-signals books: "
+SIGNALS = ("spans", "logs", "metrics")
+PATHS = {"spans": TRACES_PATH, "logs": LOGS_PATH, "metrics": METRICS_PATH}
+#: The drop warning of each signal's processor: ``(noun, total in all)``.
+_DROPS_IN_ALL = re.compile(
+    r"dropped \d+ (spans|log records|metric data points) since the last report, (\d+) in all"
+)
+_NOUNS = {"spans": "spans", "log records": "logs", "metric data points": "metrics"}
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """One signal's books: produced (emitted, collected) = exported + dropped."""
+
+    produced: int
+    exported: int
+    dropped: int
+
+    @property
+    def balanced(self) -> bool:
+        return self.produced == self.exported + self.dropped
+
+
+@dataclass
+class ThreeSignalsRun(FunctionRun):
+    """One execution environment running ``three_signals.handler``: spans (``produced``), log
+    records (``logs``) and one counter increment per traced invocation (``increments``)."""
+
+    logs: int = 0
+    increments: int = 0
+    sigterm_at: float | None = None  # time.monotonic() just before the emulator's SIGTERM
+
+    def launch(self, *, runtime: str = "awslambdaric", **env: str) -> None:
+        launch_function(
+            self.emulator,
+            self.receiver,
+            THREE_SIGNALS,
+            runtime=runtime,
+            TEST_OTLP_LOGS_ENDPOINT=self.receiver.logs_endpoint,
+            TEST_OTLP_METRICS_ENDPOINT=self.receiver.metrics_endpoint,
+            LAMBDA_EXTENSION_SPAN_PROCESSOR_MODE=self.mode,  # logs and metrics fall back to it
+            **env,
+        )
+
+    def invoke(self, spans: int = 1, logs: int = 1, **event: Any) -> InvokeResult:
+        """One traced invocation: ``spans`` spans (its invocation span included), ``logs``
+        records, one increment of the counter."""
+        result = super().invoke(spans, logs=logs, **event)
+        self.logs += logs
+        self.increments += 1
+        return result
+
+    def report(self) -> tuple[dict[str, Any], InvocationRecord]:
+        """The function's books now (an invocation that makes nothing of its own), and the
+        record of that invocation: what arrived before it ``started`` is what they account for."""
+        self.emulator.wait_idle(30)
+        result = self.emulator.invoke({"report": True})
+        self.emulator.wait_idle(30)
+        assert result.status == "ok" and isinstance(result.payload, dict), self.emulator.output
+        self.reports.add(result.request_id)
+        (record,) = [r for r in self.emulator.invocations() if r.request_id == result.request_id]
+        return result.payload, record
+
+    def shutdown(self) -> ShutdownResult:
+        """End the environment as Lambda does (SIGTERM, grace, SIGKILL), noting when."""
+        self.emulator.wait_idle(30)
+        self.sigterm_at = time.monotonic()
+        return self.emulator.shutdown()
+
+    def final_books(self) -> dict[str, Any]:
+        """The last books the function printed (at SIGTERM), once its output is all read."""
+        self.emulator.wait_output(10)
+        lines = [ln for ln in self.emulator.output.splitlines() if BOOKS_PREFIX in ln]
+        assert lines, f"the function printed no books:\n{self.emulator.output}"
+        books: dict[str, Any] = json.loads(lines[-1].split(BOOKS_PREFIX, 1)[1])
+        return books
+
+    def drop_warnings(self) -> dict[str, int]:
+        """The "in all" totals of the processors' last drop warnings, per signal (0: none)."""
+        totals = dict.fromkeys(SIGNALS, 0)
+        for noun, total in _DROPS_IN_ALL.findall(self.emulator.output):
+            totals[_NOUNS[noun]] = max(totals[_NOUNS[noun]], int(total))
+        return totals
+
+    def accepted(self, signal: str, before: float | None = None) -> list[ReceivedRequest]:
+        """The receiver's accepted requests for ``signal`` (arrived before ``before``)."""
+        return [
+            r
+            for r in self.receiver.requests
+            if r.path == PATHS[signal] and r.status == 200 and (before is None or r.at < before)
+        ]
+
+    def exported(self, signal: str = "spans", before: float | None = None) -> int:
+        return sum(r.item_count for r in self.accepted(signal, before))
+
+    def ledgers(self, books: dict[str, Any], before: float | None = None) -> dict[str, Ledger]:
+        """Each signal's books: the function's counts against what the receiver accepted."""
+        return {
+            "spans": Ledger(
+                books["spans_ended"], self.exported("spans", before), books["dropped_spans"]
+            ),
+            "logs": Ledger(
+                books["logs_emitted"], self.exported("logs", before), books["dropped_records"]
+            ),
+            "metrics": Ledger(
+                books["collected_points"],
+                self.exported("metrics", before),
+                books["dropped_points"],
+            ),
+        }
+
+    def record_ledgers(self, scenario: str, ledgers: dict[str, Ledger]) -> list[Row]:
+        """Three rows of the table, one per signal."""
+        rows = [
+            Row(
+                f"{scenario}: {signal}",
+                self.mode,
+                ledger.produced,
+                ledger.exported,
+                ledger.dropped,
+                self.added_ms(),
+                self.post_response_ms(),
+            )
+            for signal, ledger in ledgers.items()
+        ]
+        RESULTS.extend(rows)
+        return rows

@@ -396,7 +396,7 @@ def otlp_timeout_seconds(
         name, raw = "timeout", repr(explicit)
         value = explicit if isinstance(explicit, (int, float)) else None
     else:
-        found = [(n, env[n]) for n in names if env.get(n, "").strip()]
+        found = [(n, env[n]) for n in names if env.get(n)]  # the first set, as the SDK reads
         if not found:
             return None
         name, raw = found[0]

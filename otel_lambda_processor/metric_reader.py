@@ -25,6 +25,7 @@ from .config import (
 )
 from .exporting import SUPPRESS_KEY, FlushTicket
 from .pipeline import ExportPipeline
+from .signals import Completion, HandlerDone
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricsData
@@ -118,10 +119,20 @@ class LambdaMetricReader(ExportPipeline, MetricReader):
         self._pending: list[_Batch] = []
         self._in_flight: list[_Batch] = []
         self._last_export: float | None = None
+        self._done_for: str | None = None
         self._collected = 0
         self._exported = 0
         self._failed_dropped = 0
         self._reported_dropped = 0
+
+    def _on_handler_done(self, signal: HandlerDone) -> Completion | None:
+        # Several publishers may say "handler done" for one invocation (the runtime hook, the
+        # traced handler): one collection per invocation is enough.
+        if signal.request_id is not None:
+            if signal.request_id == self._done_for:
+                return None
+            self._done_for = signal.request_id
+        return super()._on_handler_done(signal)
 
     def _rebuild_after_fork(self) -> None:
         self._collected_before_fork += self._collected

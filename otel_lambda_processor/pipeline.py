@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -37,17 +38,20 @@ SHUTDOWN_TIMEOUT_MILLIS = 30_000
 
 
 class Capped:
-    """A completion whose wait is also capped by the processor's export timeout."""
+    """A completion whose wait also ends ``cap`` seconds after it was made (the processor's
+    export timeout, counted from the request: a publisher waiting on several in turn waits for
+    the longest, not for their sum)."""
 
-    __slots__ = ("_cap", "_inner")
+    __slots__ = ("_end", "_inner")
 
     def __init__(self, inner: Completion, cap: float | None) -> None:
         self._inner = inner
-        self._cap = cap
+        self._end = None if cap is None else time.monotonic() + cap
 
     def wait(self, timeout: float | None) -> bool:
-        if self._cap is not None:
-            timeout = self._cap if timeout is None else min(timeout, self._cap)
+        if self._end is not None:
+            left = max(0.0, self._end - time.monotonic())
+            timeout = left if timeout is None else min(timeout, left)
         return self._inner.wait(timeout)
 
 
@@ -85,6 +89,8 @@ class ExportPipeline:
         self._is_shutdown = False
         self._invocation: InvocationStarted | None = None
         self._shutdown_deadline: float | None = None
+        #: The last flush of a shutdown in progress: what a SIGTERM meanwhile waits for.
+        self._final_flush: Completion | None = None
         self._build()
         if sdk_disabled:
             return
@@ -167,11 +173,15 @@ class ExportPipeline:
                 return False
             self._is_shutdown = True
         self._silence()
-        HUB.unsubscribe(self)
         if not self._sdk_disabled:
             limit = None if self._export_timeout is not None else SHUTDOWN_TIMEOUT_MILLIS / 1000
-            self._wait(self._request_export(), limit, self._shutdown_deadline)
+            ticket = self._request_export()
+            # Still subscribed: a SIGTERM now (an exit handler racing Lambda's shutdown) waits
+            # for this flush, within its budget, before the process dies.
+            self._final_flush = Capped(ticket, self._export_timeout)
+            self._wait(ticket, limit, self._shutdown_deadline)
             self._stop_exporting()
+        HUB.unsubscribe(self)
         try:
             self._shutdown_exporter()
         except Exception:
@@ -189,6 +199,9 @@ class ExportPipeline:
     def on_signal(self, signal: Signal) -> Completion | None:
         """React to a lifecycle signal; return the export the publisher should wait on."""
         if self._is_shutdown:
+            final = self._final_flush
+            if isinstance(signal, ExportDue) and signal.reason is ExportReason.SHUTDOWN:
+                return final
             return None
         if isinstance(signal, InvocationStarted):
             self._invocation = signal

@@ -1,10 +1,12 @@
 """The README's first command: the local demo runs a function under the emulator in every setup,
-exports everything, prints its table, and cleans up after itself."""
+exports its spans, log records and metrics, prints the table and one invocation's telemetry, and
+cleans up after itself."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +15,15 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+
+from otel_lambda_processor.demo import (
+    COLLECTOR_LATENCY,
+    INVOCATIONS,
+    LOGS_PER_INVOCATION,
+    METRICS,
+    ORDER_VALUES,
+    SPANS_PER_INVOCATION,
+)
 
 
 def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
@@ -24,19 +35,117 @@ def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_demo_prints_a_row_per_setup_and_loses_no_span() -> None:
-    result = run_demo()
-    assert result.returncode == 0, result.stdout + result.stderr
-    rows = {
-        line.split()[0]: line.split()
-        for line in result.stdout.splitlines()
-        if line.startswith(("sync", "async", "finalize", "BatchSpanProcessor"))
-    }
-    assert set(rows) == {"sync", "async", "finalize", "BatchSpanProcessor"}
-    for cells in rows.values():
-        produced, exported, dropped = (int(c) for c in cells[-3:])
-        assert produced == exported and dropped == 0 and produced > 0
-    assert "SELECT customers" in result.stdout and "faas.trigger=other" in result.stdout
+# -- what it prints ---------------------------------------------------------------------------
+# The demo runs once for these tests; each reads one part of what it printed.
+
+ROW = re.compile(
+    r"^(?P<setup>\S.*?) +(?P<p50>[\d.]+) ms +(?P<p95>[\d.]+) ms +(?:(?P<post>[\d.]+) ms|—) +"
+    r"(?P<spans>\d+)/(?P<spans_produced>\d+) +(?P<logs>\d+)/(?P<logs_produced>\d+) +"
+    r"(?P<points>\d+)/(?P<points_produced>\d+)$"
+)
+SYNC, ASYNC = "sync", "async"
+FINALIZE, USUAL = "finalize + BatchSpanProcessor", "BatchSpanProcessor + force_flush"
+
+
+@pytest.fixture(scope="module")
+def demo() -> subprocess.CompletedProcess[str]:
+    return run_demo()
+
+
+def table(demo: subprocess.CompletedProcess[str]) -> dict[str, dict[str, str]]:
+    rows = {}
+    for line in demo.stdout.splitlines():
+        match = ROW.match(line)
+        if match:
+            rows[match["setup"]] = match.groupdict()
+    return rows
+
+
+def tree(demo: subprocess.CompletedProcess[str]) -> list[str]:
+    """The lines of the span tree, from the root span to the metrics line."""
+    lines = demo.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith("demo-orders"))
+    end = next(i for i, line in enumerate(lines) if "metrics after the last invocation" in line)
+    return lines[start : end + 1]
+
+
+def indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def test_every_setup_exports_every_span_and_log_record(
+    demo: subprocess.CompletedProcess[str],
+) -> None:
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    rows = table(demo)
+    assert set(rows) == {SYNC, ASYNC, FINALIZE, USUAL}, demo.stdout
+    for row in rows.values():
+        assert row["spans"] == row["spans_produced"] == str(INVOCATIONS * SPANS_PER_INVOCATION)
+        assert row["logs"] == row["logs_produced"] == str(INVOCATIONS * LOGS_PER_INVOCATION)
+    assert "was lost" not in demo.stdout
+
+
+@pytest.mark.parametrize(
+    ("setup", "collections"),
+    [
+        (SYNC, INVOCATIONS),  # before every response, once however many say handler done
+        (ASYNC, INVOCATIONS + 1),  # after every response, and at SIGTERM
+        (FINALIZE, 1),  # at SIGTERM only
+        (USUAL, INVOCATIONS),  # at every force_flush
+    ],
+)
+def test_metric_points_are_one_per_metric_at_each_collection_of_the_setup(
+    demo: subprocess.CompletedProcess[str], setup: str, collections: int
+) -> None:
+    row = table(demo)[setup]
+    assert row["points"] == row["points_produced"] == str(collections * len(METRICS)), row
+
+
+def test_who_waits_for_the_collector(demo: subprocess.CompletedProcess[str]) -> None:
+    """Lower bounds only: every export request takes the receiver's latency at least."""
+    rows = table(demo)
+    latency_ms = COLLECTOR_LATENCY * 1000
+    assert float(rows[SYNC]["p50"]) >= latency_ms  # the export before the response
+    # The usual setup flushes the tracer, meter and logger providers one after the other.
+    assert float(rows[USUAL]["p50"]) >= 3 * latency_ms
+    assert float(rows[ASYNC]["post"]) >= latency_ms  # the export after the response
+    for setup in (ASYNC, FINALIZE):  # nobody waits for their exports
+        assert float(rows[setup]["p50"]) < float(rows[USUAL]["p50"])
+
+
+def test_the_span_tree_shows_each_log_record_under_the_span_it_was_emitted_in(
+    demo: subprocess.CompletedProcess[str],
+) -> None:
+    lines = tree(demo)
+    text = [line.strip() for line in lines]
+    last_order = 1000 + INVOCATIONS
+    for span, record in [
+        ("validate order", f"[INFO] order {last_order} validated: {ORDER_VALUES[-1]:.2f} USD"),
+        ("load customer", "[WARN] customer cache cold: reading 3 tables"),
+        ("render", f"[INFO] order {last_order} rendered"),
+    ]:
+        at = next(i for i, t in enumerate(text) if t.startswith(span + "  "))
+        assert text[at + 1] == record, lines  # emitted first thing in that span
+        assert indent(lines[at + 1]) == indent(lines[at]) + 2, lines
+    # The SELECTs follow the record in "load customer", at the same depth: ordered by time.
+    warn = text.index("[WARN] customer cache cold: reading 3 tables")
+    assert text[warn + 1].startswith("SELECT customers"), lines
+    assert indent(lines[warn + 1]) == indent(lines[warn]), lines
+    # Only the records of that invocation's trace.
+    assert sum(t.startswith("[") for t in text) == LOGS_PER_INVOCATION, lines
+    assert "faas.trigger=other" in demo.stdout
+
+
+def test_the_metrics_line_counts_every_order(demo: subprocess.CompletedProcess[str]) -> None:
+    line = tree(demo)[-1].strip()
+    assert line == (
+        f"metrics after the last invocation: orders = {INVOCATIONS}; order.value count "
+        f"{INVOCATIONS}, sum {sum(ORDER_VALUES):.2f} USD"
+    ), demo.stdout
+
+
+def test_the_output_fits_100_columns(demo: subprocess.CompletedProcess[str]) -> None:
+    assert max(len(line) for line in demo.stdout.splitlines()) <= 100
 
 
 def test_the_demo_draws_the_timeline_when_asked(tmp_path: Path) -> None:

@@ -47,6 +47,8 @@ class ScriptedMetricExporter(MetricExporter):
         self.calls.append((metrics_data, action))
         if action == "raise":
             raise RuntimeError("exporter blew up")
+        if action == "slow":
+            time.sleep(0.3)
         return MetricExportResult.FAILURE if action == "fail" else MetricExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
@@ -56,12 +58,12 @@ class ScriptedMetricExporter(MetricExporter):
         pass
 
     def exported_points(self) -> int:
-        return sum(data_points(data) for data, action in self.calls if action == "ok")
+        return sum(data_points(data) for data, action in self.calls if action in ("ok", "slow"))
 
     def values(self) -> list[int]:
         out = []
         for data, action in self.calls:
-            if action != "ok":
+            if action not in ("ok", "slow"):
                 continue
             for rm in data.resource_metrics:
                 for sm in rm.scope_metrics:
@@ -283,3 +285,39 @@ def test_every_collected_point_is_exported_or_counted_and_deltas_add_up(
         assert (sum(values) if delta else values[-1]) == total
     if delta:
         assert sum(values) <= total, "nothing counted twice"
+
+
+def test_one_collection_per_invocation_however_many_say_handler_done(
+    meters: list[MeterProvider], receiver: OTLPReceiver
+) -> None:
+    reader, counter = make(
+        meters, OTLPMetricExporter(endpoint=receiver.metrics_endpoint), mode="sync"
+    )
+    HUB.set_driver(RecordingDriver(export_follows=False, freezes=True))
+    HUB.publish(InvocationStarted("req-1"))
+    counter.add(1)
+    handler_done("req-1")  # the traced handler
+    handler_done("req-1")  # the runtime hook, for the same invocation
+    assert sums(receiver) == [1]
+    HUB.publish(InvocationStarted("req-2"))
+    counter.add(1)
+    handler_done("req-2")
+    assert sums(receiver) == [1, 2] and reader.collected_points == 2
+
+
+def test_sigterm_during_an_exit_shutdown_waits_for_its_export(
+    meters: list[MeterProvider],
+) -> None:
+    exporter = ScriptedMetricExporter()
+    reader, counter = make(meters, exporter, mode="finalize")
+    counter.add(1)
+    exporter.script = ["slow"]
+    closing = threading.Thread(target=meters[0].shutdown)  # as the SDK's exit handler does
+    closing.start()
+    while not exporter.calls:
+        time.sleep(0.005)
+    started = time.monotonic()
+    assert HUB.publish(ExportDue(ExportReason.SHUTDOWN, time.monotonic() + 2)) is True
+    assert time.monotonic() - started > 0.1, "SIGTERM waited for the export in progress"
+    closing.join(5)
+    assert exporter.values() == [1] and reader.dropped_points == 0

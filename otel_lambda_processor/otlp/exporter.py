@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from ..config import otlp_timeout_seconds
 from .releases import TESTED_RELEASES, untested_releases
 from .settings import ExporterSettings, credential_provider_envs, resolve
 
@@ -58,6 +59,7 @@ class Signal:
 
     __slots__ = (
         "component",
+        "encode_first",
         "encoder",
         "env",
         "kind",
@@ -77,6 +79,7 @@ class Signal:
         official_module: str,
         official_class: str,
         encoder: tuple[str, str],
+        encode_first: bool = False,
     ) -> None:
         #: The signal in variable names (``OTEL_EXPORTER_OTLP_<env>_ENDPOINT``).
         self.env = env
@@ -90,6 +93,8 @@ class Signal:
         self.official_class = official_class
         #: Ours (in this package) and the official encoder: ``(module, function)`` each.
         self.encoder = encoder
+        #: Encoded before the export is counted in the exporter's own metrics (as for metrics).
+        self.encode_first = encode_first
         # The official exporter's logger: its messages keep their usual source.
         self.logger = logging.getLogger(official_module)
         self.say = official_class
@@ -121,6 +126,7 @@ METRICS = Signal(
     "opentelemetry.exporter.otlp.proto.http.metric_exporter",
     "OTLPMetricExporter",
     ("metrics_encoder", "encode_metrics"),
+    encode_first=True,
 )
 #: The official encoders, for the rare batch ours hands over: ``(module, function)``.
 _OFFICIAL_ENCODERS = {
@@ -140,9 +146,7 @@ class _Sender:
     """What the first export builds: the official HTTP client, metrics and the pieces export
     needs from the official modules (all protobuf- and requests-free)."""
 
-    def __init__(
-        self, signal: Signal, settings: ExporterSettings, level: int, meter_provider: Any
-    ) -> None:
+    def __init__(self, signal: Signal, settings: ExporterSettings, level: int) -> None:
         from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
         from opentelemetry.exporter.otlp.common import http
         from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
@@ -161,26 +165,6 @@ class _Sender:
             self.client._compress = functools.partial(  # type: ignore[method-assign]
                 _compress, settings.compression, level
             )
-        self.set_meter_provider(signal, settings, meter_provider)
-
-    def set_meter_provider(
-        self, signal: Signal, settings: ExporterSettings, meter_provider: Any
-    ) -> None:
-        from opentelemetry.exporter.otlp.common._exporter_metrics import (
-            create_exporter_metrics,
-        )
-        from opentelemetry.semconv._incubating.attributes.otel_attributes import (
-            OtelComponentTypeValues,
-        )
-
-        internal = os.environ.get("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "")
-        self.metrics = create_exporter_metrics(
-            getattr(OtelComponentTypeValues, signal.component),
-            signal.kind,
-            settings.endpoint,
-            meter_provider,
-            internal.strip().lower() == "true",
-        )
 
 
 class PayloadTooLargeError(Exception):
@@ -201,6 +185,52 @@ def _check_level(level: int | None) -> int:
         )
         return DEFAULT_COMPRESSION_LEVEL
     return level
+
+
+def _hand_over_reason(
+    signal: Signal,
+    session: Any,
+    official_only: dict[str, Any],
+    hand_over: tuple[str, ...],
+    others: dict[str, Any],
+) -> tuple[Any, ...] | None:
+    """Why the official exporter is to do everything (an INFO line's arguments), or ``None``."""
+    name = signal.say
+    untested = untested_releases()
+    if untested:
+        return (
+            "%s: %s outside the tested releases %s; using the official exporter",
+            name,
+            ", ".join(untested),
+            TESTED_RELEASES,
+        )
+    if session is not None or any(os.environ.get(n) for n in credential_provider_envs(signal.env)):
+        return ("%s: a requests session is configured; using the official one", name)
+    given = [*others, *(key for key in hand_over if official_only.get(key) is not None)]
+    if given:
+        return ("%s: %s given; using the official exporter", name, ", ".join(given))
+    return None
+
+
+def _internal_metrics_enabled() -> bool:
+    raw = os.environ.get("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "")
+    return raw.strip().lower() == "true"
+
+
+def _exporter_metrics(signal: Signal, settings: ExporterSettings, meter_provider: Any) -> Any:
+    """The exporter's own metrics, as the official exporter creates them."""
+    from opentelemetry.exporter.otlp.common._exporter_metrics import create_exporter_metrics
+    from opentelemetry.semconv._incubating.attributes.otel_attributes import (
+        OtelComponentTypeValues,
+    )
+
+    return create_exporter_metrics(
+        getattr(OtelComponentTypeValues, signal.component),
+        signal.kind,
+        settings.endpoint,
+        meter_provider,
+        _internal_metrics_enabled(),
+    )
 
 
 class _LeanExport:
@@ -243,33 +273,25 @@ class _LeanExport:
         from opentelemetry.exporter.otlp.proto.http import _OTLP_HTTP_HEADERS
 
         signal = self._signal
+        reason = _hand_over_reason(signal, session, official_only, hand_over, others)
         self.settings: ExporterSettings = resolve(
             os.environ,
             **arguments,
             max_request_size=max_request_size,
             user_agent=_OTLP_HTTP_HEADERS["User-Agent"],
             signal=signal.env,
+            quiet=reason is not None,
         )
-        self._official_arguments["timeout"] = self.settings.timeout
         self._endpoint = self.settings.endpoint
-        untested = untested_releases()
-        name = signal.say
-        if untested:
-            _say_once(
-                "%s: %s outside the tested releases %s; using the official exporter",
-                name,
-                ", ".join(untested),
-                TESTED_RELEASES,
-            )
-            self._use_official()
-        elif session is not None or any(
-            os.environ.get(n) for n in credential_provider_envs(signal.env)
-        ):
-            _say_once("%s: a requests session is configured; using the official one", name)
-            self._use_official()
-        elif others or any(official_only.get(key) is not None for key in hand_over):
-            given = [*others, *(key for key in hand_over if official_only.get(key) is not None)]
-            _say_once("%s: %s given; using the official exporter", name, ", ".join(given))
+        names = (f"OTEL_EXPORTER_OTLP_{signal.env}_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
+        usable = otlp_timeout_seconds(os.environ, arguments["timeout"], names)
+        if usable is not None:  # ours replaced an unusable one (or it was given): pass it on
+            self._official_arguments["timeout"] = usable
+        self._metrics: Any = None
+        if reason is None and _internal_metrics_enabled():  # numbered now, as officially
+            self._metrics = _exporter_metrics(signal, self.settings, meter_provider)
+        if reason is not None:
+            _say_once(*reason)
             self._use_official()
 
     def _use_official(self) -> Any:
@@ -289,9 +311,11 @@ class _LeanExport:
         with self._lock:
             if self._sender is None and self._official is None:
                 try:
-                    self._sender = _Sender(
-                        self._signal, self.settings, self.compression_level, self._meter_provider
-                    )
+                    self._sender = _Sender(self._signal, self.settings, self.compression_level)
+                    if self._metrics is None:
+                        self._metrics = _exporter_metrics(
+                            self._signal, self.settings, self._meter_provider
+                        )
                 except Exception:
                     _say_once(
                         "%s: this OpenTelemetry's HTTP client looks different; "
@@ -305,13 +329,21 @@ class _LeanExport:
         """Encode ``items`` and send them: the official exporter's steps, results and lines."""
         signal = self._signal
         log = signal.logger
-        with sender.metrics.export_operation(count) as result:
+        data: bytes | None = None
+        if signal.encode_first:  # the official metric exporter encodes before it counts
             try:
                 data = _encode(signal, items)
             except Exception as error:
                 log.error("Failed to encode %s batch: %s", signal.noun, error)
-                result.error = error
                 return self._failure
+        with self._metrics.export_operation(count) as result:
+            if data is None:
+                try:
+                    data = _encode(signal, items)
+                except Exception as error:
+                    log.error("Failed to encode %s batch: %s", signal.noun, error)
+                    result.error = error
+                    return self._failure
             limit = self.settings.max_request_size
             if 0 < limit < len(data):
                 log.warning(

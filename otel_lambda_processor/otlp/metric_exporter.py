@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
 
-from .exporter import METRICS, _arguments, _LeanExport
+from .exporter import METRICS, _arguments, _exporter_metrics, _LeanExport
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricsData
@@ -64,10 +64,6 @@ class OTLPMetricExporter(_LeanExport, MetricExporter):
         compression_level: int | None = None,
         **others: Any,
     ) -> None:
-        temporality, aggregation = _preferences(preferred_temporality, preferred_aggregation)
-        MetricExporter.__init__(
-            self, preferred_temporality=temporality, preferred_aggregation=aggregation
-        )
         self._setup(
             _arguments(
                 endpoint,
@@ -89,6 +85,15 @@ class OTLPMetricExporter(_LeanExport, MetricExporter):
             },
             others=others,
             hand_over=("max_export_batch_size",),
+        )
+        official = self._official
+        if official is not None:  # it has read (and warned about) the preferences already
+            temporality = official._preferred_temporality
+            aggregation = official._preferred_aggregation
+        else:
+            temporality, aggregation = _preferences(preferred_temporality, preferred_aggregation)
+        MetricExporter.__init__(
+            self, preferred_temporality=temporality, preferred_aggregation=aggregation
         )
 
     def export(
@@ -114,5 +119,5 @@ class OTLPMetricExporter(_LeanExport, MetricExporter):
         self._meter_provider = meter_provider
         if self._official is not None:
             self._official.set_meter_provider(meter_provider)
-        elif self._sender is not None:
-            self._sender.set_meter_provider(self._signal, self.settings, meter_provider)
+        else:
+            self._metrics = _exporter_metrics(self._signal, self.settings, meter_provider)

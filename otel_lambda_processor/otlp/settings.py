@@ -83,9 +83,14 @@ def resolve(
     max_request_size: int | None = None,
     user_agent: str,
     signal: str = "TRACES",
+    quiet: bool = False,
 ) -> ExporterSettings:
     """Resolve the settings from the arguments and ``env`` as the official exporter of
-    ``signal`` (``TRACES``, ``LOGS`` or ``METRICS``) does."""
+    ``signal`` (``TRACES``, ``LOGS`` or ``METRICS``) does.
+
+    ``quiet``: the official exporter will be built from the same configuration and say what is
+    wrong with it: no warnings here, and no headers (only the official exporter sends).
+    """
     if not endpoint:
         endpoint = env.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT") or None
     if not endpoint:
@@ -93,9 +98,9 @@ def resolve(
         endpoint = f"{base.removesuffix('/')}/{PATHS[signal]}"
     return ExporterSettings(
         endpoint=endpoint,
-        headers=_headers(env, headers, user_agent, signal),
-        timeout=_timeout(env, timeout, signal),
-        compression=compression_name(compression) or _compression(env, signal),
+        headers={} if quiet else _headers(env, headers, user_agent, signal),
+        timeout=_timeout(env, timeout, signal, quiet),
+        compression=compression_name(compression) or _compression(env, signal, quiet),
         verify=certificate_file
         or _first(env, f"OTEL_EXPORTER_OTLP_{signal}_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE")
         or True,
@@ -117,7 +122,7 @@ def _headers(
     return resolved
 
 
-def _timeout(env: Mapping[str, str], explicit: float | None, signal: str) -> float:
+def _timeout(env: Mapping[str, str], explicit: float | None, signal: str, quiet: bool) -> float:
     names = (f"OTEL_EXPORTER_OTLP_{signal}_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
     usable = otlp_timeout_seconds(env, explicit, names)  # ours: 0, inf, nan... warned, replaced
     if usable is not None:
@@ -130,16 +135,20 @@ def _timeout(env: Mapping[str, str], explicit: float | None, signal: str) -> flo
     try:
         value = float(raw)
     except ValueError:
-        _official_logger.warning("Invalid timeout value %r, using default of %s seconds", raw, 10)
+        if not quiet:
+            _official_logger.warning(
+                "Invalid timeout value %r, using default of %s seconds", raw, 10
+            )
         return DEFAULT_OTLP_TIMEOUT_SECONDS
     return value if math.isfinite(value) else DEFAULT_OTLP_TIMEOUT_SECONDS
 
 
-def _compression(env: Mapping[str, str], signal: str) -> str:
+def _compression(env: Mapping[str, str], signal: str, quiet: bool) -> str:
     raw = _first(env, f"OTEL_EXPORTER_OTLP_{signal}_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION")
     value = (raw or "none").lower().strip()
     if value not in COMPRESSIONS:
-        _official_logger.warning("Unsupported compression type: %s", value)
+        if not quiet:
+            _official_logger.warning("Unsupported compression type: %s", value)
         return "none"
     return value
 

@@ -379,23 +379,28 @@ class LambdaEmulator:
         started = time.monotonic()
         with self._cond:
             registered = bool(self._extensions)
-            self._generation += 1
-            self._cond.notify_all()
-        if process.poll() is not None:
-            return ShutdownResult(process.returncode, False, False, 0.0)
-        if not registered:
-            process.kill()
-            process.wait(5)
-            return ShutdownResult(process.returncode, False, True, time.monotonic() - started)
-        process.send_signal(signal.SIGTERM)
         try:
-            process.wait(GRACE_INTERNAL if grace is None else grace)
-            killed = False
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-            killed = True
-        return ShutdownResult(process.returncode, True, killed, time.monotonic() - started)
+            if process.poll() is not None:
+                return ShutdownResult(process.returncode, False, False, 0.0)
+            if not registered:
+                process.kill()
+                process.wait(5)
+                return ShutdownResult(process.returncode, False, True, time.monotonic() - started)
+            # As in Lambda, the runtime's blocked /next stays open through the grace: only the
+            # signal tells the process that the environment ends.
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(GRACE_INTERNAL if grace is None else grace)
+                killed = False
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+                killed = True
+            return ShutdownResult(process.returncode, True, killed, time.monotonic() - started)
+        finally:
+            with self._cond:  # release what the process left blocked
+                self._generation += 1
+                self._cond.notify_all()
 
     # -- the environment ----------------------------------------------------------------------
     def _init_complete(self) -> bool:
