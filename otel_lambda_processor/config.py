@@ -73,6 +73,18 @@ class SignalVariables(Record):
         return tuple.__new__(cls, (mode, queue_size, batch_size, export_timeout))
 
 
+#: The SDK's batch processors' variables, honoured below ours and above the defaults (a setup
+#: moved from a ``BatchSpanProcessor`` keeps its sizes).
+SDK_FALLBACKS = {
+    QUEUE_SIZE_ENV: "OTEL_BSP_MAX_QUEUE_SIZE",
+    BATCH_SIZE_ENV: "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+    EXPORT_TIMEOUT_ENV: "OTEL_BSP_EXPORT_TIMEOUT",
+    LOG_QUEUE_SIZE_ENV: "OTEL_BLRP_MAX_QUEUE_SIZE",
+    LOG_BATCH_SIZE_ENV: "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
+    LOG_EXPORT_TIMEOUT_ENV: "OTEL_BLRP_EXPORT_TIMEOUT",
+    METRIC_EXPORT_TIMEOUT_ENV: "OTEL_METRIC_EXPORT_TIMEOUT",
+}
+
 SPAN_VARIABLES = SignalVariables(MODE_ENV, QUEUE_SIZE_ENV, BATCH_SIZE_ENV, EXPORT_TIMEOUT_ENV)
 LOG_VARIABLES = SignalVariables(
     LOG_MODE_ENV, LOG_QUEUE_SIZE_ENV, LOG_BATCH_SIZE_ENV, LOG_EXPORT_TIMEOUT_ENV
@@ -225,8 +237,11 @@ def _env_int(
     env: Mapping[str, str], variable: str, default: int, minimum: int, maximum: int
 ) -> int:
     """An integer setting: below the range (or not a number) gives the default, above it the
-    maximum; either way one warning."""
+    maximum; either way one warning. Unset, the SDK's variable of the same meaning, if any."""
     raw = env.get(variable)
+    if (raw is None or raw.strip() == "") and variable in SDK_FALLBACKS:
+        variable = SDK_FALLBACKS[variable]
+        raw = env.get(variable)
     if raw is None or raw.strip() == "":
         return default
     value = _parse_decimal(raw)

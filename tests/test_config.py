@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from otel_lambda_processor import LambdaSpanProcessor, ProcessorMode, ProcessorSettings
+from otel_lambda_processor import LambdaSpanProcessor, ProcessorMode, ProcessorSettings, config
 from otel_lambda_processor.config import (
     BATCH_SIZE_ENV,
     EXPORT_TIMEOUT_ENV,
@@ -229,3 +229,49 @@ def test_the_lambda_environment_is_read_in_one_place() -> None:
     assert lambda_env.in_lambda and lambda_env.managed_instances and not lambda_env.snap_start
     assert lambda_env.execution_env == "AWS_Lambda_python3.12"
     assert not load_lambda_environment({}).in_lambda
+
+
+@pytest.mark.parametrize(
+    ("ours", "sdks", "field"),
+    [
+        ("LAMBDA_SPAN_PROCESSOR_QUEUE_SIZE", "OTEL_BSP_MAX_QUEUE_SIZE", "max_queue_size"),
+        (
+            "LAMBDA_SPAN_PROCESSOR_BATCH_SIZE",
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+            "max_export_batch_size",
+        ),
+        (
+            "LAMBDA_SPAN_PROCESSOR_EXPORT_TIMEOUT",
+            "OTEL_BSP_EXPORT_TIMEOUT",
+            "export_timeout_millis",
+        ),
+    ],
+)
+def test_the_sdks_batch_processor_variables_apply_below_ours_and_above_the_defaults(
+    ours: str, sdks: str, field: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert getattr(config.load_settings({sdks: "300"}), field) == 300
+    assert getattr(config.load_settings({sdks: "300", ours: "200"}), field) == 200
+    assert getattr(config.load_settings({sdks: "300", ours: " "}), field) == 300
+    assert getattr(config.load_settings({sdks: "lots"}), field) == getattr(
+        config.load_settings({}), field
+    )
+    assert f"{sdks}='lots' is not an integer" in caplog.text, "the warning names the SDK's"
+
+
+def test_the_log_processor_and_metric_reader_honour_the_sdks_variables_too() -> None:
+    env = {
+        "OTEL_BLRP_MAX_QUEUE_SIZE": "64",
+        "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "16",
+        "OTEL_BLRP_EXPORT_TIMEOUT": "700",
+        "OTEL_BSP_MAX_QUEUE_SIZE": "8",  # the spans', not the logs'
+        "OTEL_METRIC_EXPORT_TIMEOUT": "900",
+    }
+    logs = config.load_settings(env, variables=config.LOG_VARIABLES)
+    assert (logs.max_queue_size, logs.max_export_batch_size, logs.export_timeout_millis) == (
+        64,
+        16,
+        700,
+    )
+    assert config.load_metric_reader_settings(env).export_timeout_millis == 900
+    assert config.load_settings(env).max_queue_size == 8
