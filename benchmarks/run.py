@@ -1,5 +1,6 @@
 """Benchmarks for otel-lambda-processor: every figure a median of rounds, every comparison a
-ratio taken in the same run. Writes benchmarks/RESULTS.md and prints the same table.
+ratio taken in the same run. Writes benchmarks/RESULTS.md and prints the same table. Logs and
+metrics (hot paths, encoders, latency with all three signals on) are in signals.py.
 
     python benchmarks/run.py [--quick] [--out PATH]
 """
@@ -24,14 +25,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import signals
+from common import HERE, fmt, median_spread, per_call_ns, ratio
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from otel_lambda_processor import LambdaSpanProcessor
 from otel_lambda_processor.testing import OTLPReceiver
-
-HERE = Path(__file__).resolve().parent
 
 
 class NullExporter(SpanExporter):
@@ -47,27 +48,6 @@ class DequeProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         self.queue.append(span)
-
-
-def median_spread(samples: list[float]) -> tuple[float, float]:
-    """Median and half the interquartile range, in the samples' unit."""
-    med = statistics.median(samples)
-    if len(samples) < 4:
-        return med, (max(samples) - min(samples)) / 2
-    q = statistics.quantiles(samples, n=4)
-    return med, (q[2] - q[0]) / 2
-
-
-def per_call_ns(fn: Callable[[Any], None], arg: Any, calls: int) -> float:
-    """Nanoseconds per ``fn(arg)``, timed in a tight loop with the collector off."""
-    gc.disable()
-    try:
-        start = time.perf_counter_ns()
-        for _ in range(calls):
-            fn(arg)
-        return (time.perf_counter_ns() - start) / calls
-    finally:
-        gc.enable()
 
 
 def lambda_otel_lite(maxlen: int) -> SpanProcessor | None:
@@ -773,15 +753,6 @@ def bench_wrapper(rounds: int, calls: int) -> dict[str, list[float]] | None:
 
 
 # -- report -------------------------------------------------------------------------------------
-def fmt(samples: list[float], unit: str, scale: float = 1.0) -> str:
-    med, spread = median_spread([s * scale for s in samples])
-    return f"{med:,.1f} ± {spread:,.1f} {unit}"
-
-
-def ratio(a: list[float], b: list[float]) -> float:
-    return statistics.median(a) / statistics.median(b)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
@@ -813,6 +784,10 @@ def main() -> None:
     span_counts = (1, 1000) if args.quick else (1, 10_000)
     latency = bench_response_latency(2 if args.quick else 7, span_counts)
     wrapper = bench_wrapper(3 if args.quick else 15, 500 if args.quick else 3000)
+    emit = signals.bench_emit(rounds * 8, 2000)
+    add = signals.bench_add(rounds * 8, 2000)
+    encoders = signals.bench_encoders(flush_rounds)
+    signal_latency = signals.bench_signals_latency(2 if args.quick else 7, span_counts)
 
     lines = [
         "# Benchmark results",
@@ -952,6 +927,8 @@ def main() -> None:
             f"{fmt(wrapper['instrumentation'], 'µs', 1e-3)} | "
             f"{ratio(wrapper['ours'], wrapper['instrumentation']):.2f}× | ≤ 0.5× |"
         )
+    lines += signals.hot_path_rows(emit, add)
+    lines += signals.encoder_rows(encoders)
     lines += [
         "",
         "Response latency under the local Lambda emulator (AWS's runtime client, real OTLP "
@@ -1003,6 +980,7 @@ def main() -> None:
             "Every exporting row was checked: each invocation's spans had all reached the "
             "receiver when the invocation ended.",
         ]
+    lines += signals.latency_section(signal_latency)
     text = "\n".join(lines) + "\n"
     Path(args.out).write_text(text)
     print(text)
