@@ -1,4 +1,4 @@
-"""Command line: ``python -m otel_lambda_processor demo``."""
+"""Command line: ``python -m otel_lambda_processor demo`` and ``... layer --output layer.zip``."""
 
 from __future__ import annotations
 
@@ -19,7 +19,56 @@ def main(argv: list[str] | None = None) -> int:
         metavar="FILE",
         help="also draw one invocation per setup (PNG or SVG; needs [plot])",
     )
+    layer_parser = commands.add_parser(
+        "layer",
+        help="build a Lambda layer zip (AWS_LAMBDA_EXEC_WRAPPER=/opt/otel-lambda-wrapper)",
+        description="Build a Lambda layer: python/ with this package and its dependencies for "
+        "the Lambda platform, with bytecode, and the otel-lambda-wrapper script at its root.",
+    )
+    layer_parser.add_argument("--output", required=True, metavar="PATH.zip", help="the zip")
+    layer_parser.add_argument(
+        "--python-version",
+        metavar="3.X",
+        help="the function's Python (default: this interpreter's, "
+        f"{sys.version_info[0]}.{sys.version_info[1]})",
+    )
+    layer_parser.add_argument(
+        "--architecture", choices=("x86_64", "arm64"), default="x86_64", help="default x86_64"
+    )
+    layer_parser.add_argument(
+        "--package",
+        metavar="SOURCE",
+        help="a source folder, a wheel or a requirement (default: this checkout when run from "
+        "one, else this version from the package index)",
+    )
+    layer_parser.add_argument(
+        "--python",
+        metavar="PATH",
+        help="the interpreter of the target version that compiles the bytecode "
+        "(default: found on the PATH, pyenv or uv)",
+    )
+    layer_parser.add_argument(
+        "--no-compile",
+        action="store_true",
+        help="no bytecode (not recommended: every cold start then compiles the layer)",
+    )
     args = parser.parse_args(argv)
+    if args.command == "layer":
+        from .layer import LayerError, build_layer
+
+        try:
+            build_layer(
+                args.output,
+                python_version=args.python_version,
+                architecture=args.architecture,
+                package=args.package,
+                interpreter=args.python,
+                compile_bytecode_files=not args.no_compile,
+            )
+        except LayerError as error:
+            print(f"otel-lambda-processor layer: {error}", file=sys.stderr)
+            return 1
+        return 0
     if args.command == "demo":
         from .demo import main as demo
 
