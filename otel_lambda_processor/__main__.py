@@ -7,8 +7,15 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    from . import __version__
+
     parser = argparse.ArgumentParser(
-        prog="otel-lambda-processor", description="OpenTelemetry span processing for AWS Lambda"
+        prog="otel-lambda-processor", description="OpenTelemetry for AWS Lambda"
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {__version__} (Python {sys.version_info[0]}.{sys.version_info[1]})",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     demo_parser = commands.add_parser(

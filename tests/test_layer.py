@@ -826,3 +826,19 @@ def test_the_build_puts_the_parts_together(
     warned = any("WARNING: --no-compile" in line for line in said)
     assert warned != compile_bytecode
     assert "--compatible-architectures arm64" in said[-1]
+
+
+def test_the_command_line_says_its_version() -> None:
+    import subprocess
+    import sys
+
+    import otel_lambda_processor
+
+    result = subprocess.run(
+        [sys.executable, "-m", "otel_lambda_processor", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"otel-lambda-processor {otel_lambda_processor.__version__} ")
