@@ -372,20 +372,31 @@ class Coordinator:
                     raise ExtensionsApiError("event/next answered an INVOKE out of turn")
             except Exception as error:
                 delay = BACKOFF_FIRST if delay == 0 else min(delay * 2, BACKOFF_MAX)
-                if not self._degraded:
+                first = not self._degraded
+                self._degraded = True
+                # A connection closed or a call cut short while the environment shuts down is
+                # no failure: SIGTERM and the closing may come in either order, so the failure
+                # is judged after the backoff (which the retry waits for anyway).
+                with self._cond:
+                    self._cond.wait_for(self._ending, timeout=delay)
+                    ending = self._ending()
+                if ending or sys.is_finalizing():
+                    _logger.debug("the Extensions API call ended during shutdown (%s)", error)
+                    return
+                if first:
                     _logger.warning(
                         "the Extensions API failed (%s): exporting inline at handler done "
-                        "until it answers again (next try in %.1f s)",
+                        "until it answers again (trying again now, then with backoff)",
                         error,
-                        delay,
                     )
-                self._degraded = True
-                with self._cond:
-                    self._cond.wait_for(lambda: self._closing, timeout=delay)
                 continue
             if self._degraded:
                 _logger.info("the Extensions API answers again: exporting after the response")
             self._degraded, delay = False, 0.0
+
+    def _ending(self) -> bool:
+        """The environment is shutting down (SIGTERM) or we were closed (lock held)."""
+        return self._closing or self._machine.phase is Phase.SHUTDOWN
 
     def _on_invoke(self, event: dict[str, Any]) -> bool:
         """Follow one invocation to its flush; ``False`` if the lifecycle refused the INVOKE."""

@@ -340,8 +340,17 @@ class ExportWorker:
             return False
         if any(result is value for value in self._kind.success_values()):
             return True
-        _logger.warning("exporting %d %s failed: %s", len(batch), noun, result)
+        # Our OTLP exporters say once that no collector answers; no line per failed batch then.
+        quiet = self._no_collector_at() is not None
+        level = logging.DEBUG if quiet else logging.WARNING
+        _logger.log(level, "exporting %d %s failed: %s", len(batch), noun, result)
         return False
+
+    def _no_collector_at(self) -> str | None:
+        """The endpoint where no collector answered the last export, as our OTLP exporters
+        tell it (a refused connection); ``None`` for any other exporter or failure."""
+        endpoint = getattr(self._exporter, "no_collector_at", None)
+        return endpoint if isinstance(endpoint, str) else None
 
     def _export_encodable(self, batch: list[Any], retried: int) -> tuple[list[Any], int, bool]:
         """After a failed export: drop the spans that can never be encoded, export the rest.
@@ -393,7 +402,9 @@ class ExportWorker:
                 f"{self._kind.queue_variable} or export more often)"
             )
         if failed - unencodable:
-            causes.append(f"{failed - unencodable} whose export failed (check the exporter)")
+            endpoint = self._no_collector_at()
+            why = f"no OTLP collector answers at {endpoint}" if endpoint else "check the exporter"
+            causes.append(f"{failed - unencodable} whose export failed ({why})")
         if unencodable:
             causes.append(f"{unencodable} that could not be encoded")
         _logger.warning(

@@ -343,8 +343,14 @@ class LambdaMetricReader(ExportPipeline, MetricReader):
             return False
         if result is MetricExportResult.SUCCESS:
             return True
-        _logger.warning("exporting %d metric data points failed: %s", points, result)
+        # Our OTLP exporter says once that no collector answers; no line per failure then.
+        level = logging.DEBUG if self._no_collector_at() else logging.WARNING
+        _logger.log(level, "exporting %d metric data points failed: %s", points, result)
         return False
+
+    def _no_collector_at(self) -> str | None:
+        endpoint = getattr(self._exporter, "no_collector_at", None)
+        return endpoint if isinstance(endpoint, str) else None
 
     def _report_drops(self) -> None:
         with self._acct:
@@ -353,9 +359,11 @@ class LambdaMetricReader(ExportPipeline, MetricReader):
             if new <= 0:
                 return
             self._reported_dropped = dropped
+        endpoint = self._no_collector_at()
         _logger.warning(
             "dropped %d metric data points since the last report, %d in all, whose export "
-            "failed (check the exporter)",
+            "failed (%s)",
             new,
             dropped,
+            f"no OTLP collector answers at {endpoint}" if endpoint else "check the exporter",
         )

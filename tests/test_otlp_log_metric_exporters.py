@@ -13,7 +13,6 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-import socket
 import sys
 import time
 import warnings
@@ -599,13 +598,14 @@ def test_a_retry_after_beyond_the_timeout_gives_up_at_once_like_the_official_one
     ]
 
 
-def test_a_collector_that_is_down_fails_the_same_way(
+def test_a_collector_that_went_down_fails_the_same_way(
     kind: Kind, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # closed again: nothing listens there
-    url = f"http://127.0.0.1:{port}{kind.path}"
+    # Once an endpoint has answered, a refused connection gets the official retries (a
+    # collector restarting); one that never answered fails at once (tests/test_no_collector.py).
+    with OTLPReceiver() as up:
+        url = endpoint(up, kind)
+        assert kind.ours(endpoint=url).export(kind.batch()) is kind.success
     ours, theirs = both(kind, None, caplog, export_once(kind), endpoint=url, timeout=0.5)
     assert ours == theirs
     assert ours.value is kind.failure and ours.lines

@@ -12,10 +12,17 @@ deadline) over its urllib3 transport. Neither protobuf nor ``requests`` is impor
 What it was not built for goes to the official exporter, imported only then: a ``requests``
 session (argument or credential provider), an argument it does not know, or an OpenTelemetry
 whose HTTP client looks different from the tested releases'.
+
+One difference: a refused connection to an endpoint that has never answered in this process
+means that no collector listens there (a local run without one), so it is not retried for the
+whole timeout as the official client retries connection errors: the export fails at once, and
+one warning per process and endpoint says so. Once an endpoint has answered, a refused
+connection is retried as officially (a collector restarting), and 429/502/503/504 always are.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import gzip
 import logging
@@ -23,7 +30,7 @@ import os
 import threading
 import zlib
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -142,24 +149,114 @@ _CLIENT_KIND: dict[str, Literal["spans", "logs", "metrics"]] = {
 }
 
 
+# What the "no collector" warning calls the items of each signal.
+_ITEMS = {"TRACES": "spans", "LOGS": "log records", "METRICS": "metrics"}
+
+#: Endpoints that have answered (any HTTP status) in this process: a collector lives there.
+_answered: set[str] = set()
+#: Endpoints the "no collector answers" warning has named (once per process each).
+_no_collector_said: set[str] = set()
+_said_lock = threading.Lock()
+
+
+def _refused(error: object) -> bool:
+    """Whether a transport error is a refused connection: nothing listens at the endpoint.
+
+    urllib3 wraps the ``ConnectionRefusedError`` (``MaxRetryError.reason`` is a
+    ``NewConnectionError`` raised from it); the chain is followed a few links deep.
+    """
+    pending, seen = [error], 0
+    while pending and seen < 8:
+        current = pending.pop()
+        seen += 1
+        if not isinstance(current, BaseException):
+            continue
+        if isinstance(current, ConnectionRefusedError):
+            return True
+        if isinstance(current, OSError) and current.errno == errno.ECONNREFUSED:
+            return True
+        pending.extend((getattr(current, "reason", None), current.__cause__, current.__context__))
+    return False
+
+
+def _no_collector(endpoint: str, error: object) -> bool:
+    """A refused connection to an endpoint that never answered in this process."""
+    return endpoint not in _answered and _refused(error)
+
+
+def _say_no_collector(signal: Signal, endpoint: str) -> None:
+    with _said_lock:
+        if endpoint in _no_collector_said:
+            return
+        _no_collector_said.add(endpoint)
+    _logger.warning(
+        "no OTLP collector answers at %s: connection refused; %s sent there fail at once, "
+        "without retries, until one listens (start a collector, point "
+        "OTEL_EXPORTER_OTLP_ENDPOINT at yours, or export to the console for local runs)",
+        endpoint,
+        _ITEMS[signal.env],
+    )
+
+
+@functools.cache
+def _transport_class() -> type[Any]:
+    """The official urllib3 transport, taught that a refused connection to an endpoint that
+    never answered is not worth retrying (imported on the first export)."""
+    from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
+
+    class Transport(Urllib3HTTPTransport):
+        def __init__(self, endpoint: str, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._endpoint = endpoint
+
+        def request(self, method: str, url: str, **kwargs: Any) -> Any:
+            result = super().request(method, url, **kwargs)
+            if result.status_code is not None:
+                _answered.add(url)
+            return result
+
+        def is_connection_error(self, exception: Exception | None) -> bool:
+            if _no_collector(self._endpoint, exception):
+                return False  # the client fails the export at once instead of retrying
+            return super().is_connection_error(exception)
+
+    return Transport
+
+
+class _ClientLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """The official client's logger, except that its error line for a refused connection to
+    an endpoint that never answered goes to debug: the exporter says it once, plainly."""
+
+    def __init__(self, logger: logging.Logger, endpoint: str) -> None:
+        super().__init__(logger, {})
+        self._endpoint = endpoint
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if level >= logging.ERROR and any(_no_collector(self._endpoint, a) for a in args):
+            level = logging.DEBUG
+        if self.logger.isEnabledFor(level):
+            kwargs.setdefault("stacklevel", 2)  # the record names the client's line, not this one
+            self.logger.log(level, msg, *args, **kwargs)
+
+
 class _Sender:
     """What the first export builds: the official HTTP client, metrics and the pieces export
     needs from the official modules (all protobuf- and requests-free)."""
 
     def __init__(self, signal: Signal, settings: ExporterSettings, level: int) -> None:
-        from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
         from opentelemetry.exporter.otlp.common import http
         from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
 
         self.status_code_attribute = HTTP_RESPONSE_STATUS_CODE
+        endpoint = settings.endpoint
         self.client = http._OTLPHTTPClient(
-            transport=Urllib3HTTPTransport(verify=settings.verify, cert=settings.cert),
-            endpoint=settings.endpoint,
+            transport=_transport_class()(endpoint, verify=settings.verify, cert=settings.cert),
+            endpoint=endpoint,
             kind=_CLIENT_KIND[signal.env],
             timeout=settings.timeout,
             compression=http.Compression.from_str(settings.compression),
             headers=settings.headers,
-            logger=signal.logger,
+            logger=cast(logging.Logger, _ClientLog(signal.logger, endpoint)),
         )
         if settings.compression in ("gzip", "deflate"):
             self.client._compress = functools.partial(  # type: ignore[method-assign]
@@ -260,6 +357,9 @@ class _LeanExport:
         self._meter_provider = meter_provider
         self._lock = threading.Lock()
         self._sender: _Sender | None = None
+        #: The endpoint, while the last export failed because no collector answers there
+        #: (a refused connection to an endpoint that never answered); else ``None``.
+        self.no_collector_at: str | None = None
         self._official: Any = None
         self._shutdown = False
         self._official_arguments = {
@@ -359,6 +459,10 @@ class _LeanExport:
                 )
                 return self._failure
             sent = sender.client.export(data)
+            no_collector = not sent.success and _no_collector(self._endpoint, sent.error)
+            self.no_collector_at = self._endpoint if no_collector else None
+            if no_collector:
+                _say_no_collector(signal, self._endpoint)
             if not sent.success:
                 result.error = sent.error
                 if sent.status_code is not None:

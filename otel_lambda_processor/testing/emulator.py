@@ -7,12 +7,20 @@ emulator, which waits for the extensions); the invocation ends when the runtime 
 extension subscribed to INVOKE have called next again; the function timeout covers that whole
 phase and resets the environment; shutdown sends SIGTERM (only if an extension registered),
 waits the grace period, then SIGKILL. Every HTTP exchange is recorded with timestamps.
+
+A runtime that fails its init (it reports ``/runtime/init/error``, or its process ends before
+it takes an invocation: ``awslambdaric`` missing, a wrong handler, an import error) is reported
+at once by :meth:`LambdaEmulator.wait_ready` and :meth:`LambdaEmulator.invoke` as a
+:class:`RuntimeInitError` carrying the runtime's own error type and the tail of its output. A
+runtime process that ends during an invocation answers it with ``Runtime.ExitError``, as Lambda
+does, and the environment is reset (a new init), as after a timeout.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -33,6 +41,82 @@ MAX_RESPONSE_BYTES = 6 * 1024 * 1024  # Lambda's synchronous response payload li
 MAX_EXTENSIONS = 10
 #: SIGTERM-to-SIGKILL grace for the runtime when an internal extension is registered.
 GRACE_INTERNAL = 0.5
+#: How many lines of the runtime's output a :class:`RuntimeInitError` quotes.
+OUTPUT_TAIL_LINES = 20
+#: After an init error, how long to wait for the runtime to exit and its output to be read.
+_SETTLE_AFTER_INIT_ERROR = 1.0
+
+
+class RuntimeInitError(RuntimeError):
+    """The runtime failed its init: it reported an init error, or its process ended before it
+    took an invocation.
+
+    Raised by :meth:`LambdaEmulator.wait_ready` and :meth:`LambdaEmulator.invoke` as soon as
+    it happens, never after a timeout. ``error_type`` is the runtime's own (awslambdaric's
+    ``Runtime.ImportModuleError``, ``Runtime.HandlerNotFound``, ``Runtime.UserCodeSyntaxError``,
+    the exception's class name for an exception raised at import) or, for a process that just
+    ended, ``Runtime.ExitError`` as Lambda names it; ``message`` is the runtime's message (or
+    Lambda's "Runtime exited with error: exit status 1"); ``output_tail`` is the last lines the
+    process wrote to stdout and stderr. ``payload`` is the body the runtime posted to
+    ``/runtime/init/error`` (``None`` if it posted none): what Lambda itself would answer the
+    invoke with. ``returncode`` is the process's exit status, ``None`` if it still runs.
+    """
+
+    def __init__(
+        self,
+        error_type: str,
+        message: str,
+        output_tail: str,
+        *,
+        returncode: int | None = None,
+        payload: dict[str, Any] | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.error_type = error_type
+        self.message = message
+        self.output_tail = output_tail
+        self.returncode = returncode
+        self.payload = payload
+        self.hint = hint
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        lines = [f"the function's runtime failed its init: {self.error_type}: {self.message}"]
+        if self.hint:
+            lines.append(f"hint: {self.hint}")
+        status = "still running" if self.returncode is None else _exit_status(self.returncode)
+        if self.output_tail:
+            lines.append(f"the runtime's last output ({status}):")
+            lines.extend(f"  | {line}" for line in self.output_tail.splitlines())
+        else:
+            lines.append(f"the runtime wrote nothing ({status})")
+        return "\n".join(lines)
+
+
+def _exit_status(returncode: int) -> str:
+    """As Lambda words it: ``exit status 1``, ``signal: killed``."""
+    if returncode >= 0:
+        return f"exit status {returncode}"
+    try:
+        name = signal.strsignal(-returncode) or f"signal {-returncode}"
+    except ValueError:
+        name = f"signal {-returncode}"
+    return f"signal: {name.lower()}"
+
+
+def _shorten(line: str, limit: int = 300) -> str:
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+class _Run:
+    """One runtime process and what the emulator knows of it."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        self.returncode: int | None = None  # set when the process has ended
+        self.expected_exit = False  # the emulator ends it (shutdown, reset, stop)
+        self.served = 0  # invocations it took
+        self.failure: RuntimeInitError | None = None  # built once, when first reported
 
 
 class Exchange(NamedTuple):
@@ -114,6 +198,8 @@ class LambdaEmulator:
     ``launch(command)`` starts the runtime (e.g. ``[sys.executable, "-m", "awslambdaric",
     "app.handler"]``) with the Lambda environment; ``invoke(event)`` runs one invocation;
     ``shutdown()`` ends the environment as Lambda does. Use it as a context manager.
+    A runtime that fails its init makes ``wait_ready()`` and ``invoke()`` raise
+    :class:`RuntimeInitError` at once, with the runtime's error type and its last output.
     """
 
     def __init__(
@@ -148,7 +234,9 @@ class LambdaEmulator:
         self._active: dict[str, _Invocation] = {}  # managed instances: all open invocations
         self._records: list[InvocationRecord] = []
         self._generation = 0  # bumps on every reset: stale blocked requests give up
+        self._resetting = False  # a timed-out runtime is being killed: hand it no more work
         self._process: subprocess.Popen[bytes] | None = None
+        self._run: _Run | None = None
         self._command: list[str] | None = None
         self._launch_env: dict[str, str] = {}
         self._cwd: str | None = None
@@ -162,6 +250,10 @@ class LambdaEmulator:
         self.extension_api_status: int | None = None
         #: Hold each event this long before handing it to an extension (a late INVOKE).
         self.extension_event_delay = 0.0
+        #: At shutdown, keep the held ``/next`` requests open until the process is gone (True),
+        #: or close them as soon as SIGTERM is sent (False: a harsher environment, to check that
+        #: a function stays quiet when its connections close during shutdown).
+        self.hold_next_through_grace = True
         emulator = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -247,7 +339,7 @@ class LambdaEmulator:
         environment = dict(os.environ)
         environment.update(self.lambda_environment())
         environment.update(self._launch_env)
-        self._process = subprocess.Popen(
+        process = subprocess.Popen(
             self._command,
             env=environment,
             cwd=self._cwd,
@@ -255,9 +347,42 @@ class LambdaEmulator:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-        process = self._process
+        run = _Run(process)
+        with self._cond:
+            self._process = process
+            self._run = run
+            self._init_error = None
         self._reader = threading.Thread(target=self._collect_output, args=(process,), daemon=True)
         self._reader.start()
+        threading.Thread(target=self._watch_exit, args=(run,), daemon=True).start()
+
+    def _watch_exit(self, run: _Run) -> None:
+        """When the runtime process ends by itself: an open invocation gets ``Runtime.ExitError``
+        and the environment is reset (a new init); before its first invocation, it failed init.
+        """
+        returncode = run.process.wait()
+        with self._cond:
+            run.returncode = returncode
+            self._cond.notify_all()
+            if run is not self._run or run.expected_exit or self._stopped or run.served == 0:
+                return  # ended by us, replaced, or an init failure (wait_ready/invoke report it)
+            status = _exit_status(returncode)
+            for inv in [self._current, *self._active.values()]:
+                if inv is None:
+                    continue
+                if inv.result is None:
+                    inv.response_at = time.monotonic()
+                    message = f"RequestId: {inv.id} Error: Runtime exited with error: {status}"
+                    inv.result = (
+                        "error",
+                        {"errorMessage": message, "errorType": "Runtime.ExitError"},
+                        "Runtime.ExitError",
+                    )
+                self._records.append(self._record(inv))
+            self._current = None
+            self._active.clear()
+            self._reset_locked()
+        self._restart()
 
     def _collect_output(self, process: subprocess.Popen[bytes]) -> None:
         assert process.stdout is not None
@@ -287,25 +412,40 @@ class LambdaEmulator:
         """Kill the runtime process if it still runs and stop serving."""
         with self._cond:
             self._stopped = True
+            run = self._run
+            if run is not None:
+                run.expected_exit = True
+        if run is not None and run.process.poll() is None:
+            run.process.kill()  # first: the process never sees its connections closed
+            run.process.wait(5)
+        with self._cond:
             self._generation += 1
             self._cond.notify_all()
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
-            self._process.wait(5)
         self._server.shutdown()
         self._server.server_close()
 
     # -- what tests ask -----------------------------------------------------------------------
     def wait_ready(self, timeout: float = 10.0) -> bool:
-        """Wait until init is over: the runtime asked for work, every extension called next."""
+        """Wait until init is over: the runtime asked for work, every extension called next.
+
+        Returns ``True`` then, and ``False`` if ``timeout`` seconds pass first (the runtime is
+        still starting). Raises :class:`RuntimeInitError` as soon as the runtime reports an
+        init error or its process ends before init is over, with the runtime's error type and
+        the tail of its output, so that ``assert emulator.wait_ready()`` says what went wrong.
+        """
         end = time.monotonic() + timeout
         with self._cond:
-            while not self._init_complete():
+            while True:
+                failed = self._init_failed_locked()
+                if failed is not None or self._init_complete():
+                    break
                 left = end - time.monotonic()
-                if left <= 0 or self._init_error is not None:
+                if left <= 0:
                     return False
                 self._cond.wait(left)
-            return True
+        if failed is not None:
+            raise self._init_failure(failed)
+        return True
 
     def invoke(
         self, event: Any = None, *, timeout: float | None = None, trace_header: str | None = None
@@ -313,7 +453,14 @@ class LambdaEmulator:
         """Invoke the function and return as soon as the runtime posts the response.
 
         ``timeout`` bounds the wait of the caller (default: the function timeout plus 5 s);
-        the function timeout itself is the emulator's ``timeout``.
+        the function timeout itself is the emulator's ``timeout``. A handler that raises gives
+        ``status="error"``; a runtime process that ends during the invocation gives
+        ``status="error"`` with ``error_type="Runtime.ExitError"`` (and a new init follows, as
+        in Lambda).
+
+        Raises :class:`RuntimeInitError` at once if the runtime failed its init, before the
+        call or while it waits (Lambda would answer with the init error as a function error;
+        the exception's ``payload`` is that answer, and it says why).
         """
         started = time.monotonic()
         deadline_ms = int(time.time() * 1000 + self.timeout * 1000)
@@ -323,16 +470,24 @@ class LambdaEmulator:
         )
         invocation = _Invocation(json.dumps(event).encode(), deadline_ms, trace, self.arn)
         wait = self.timeout + 5.0 if timeout is None else timeout
+        failed: _Run | None = None
         with self._cond:
             self._queue.append(invocation)
             self._cond.notify_all()
             end = started + wait
             while invocation.result is None:
+                if invocation in self._queue:  # not taken yet: is there a runtime to take it?
+                    failed = self._init_failed_locked()
+                    if failed is not None:
+                        self._queue.remove(invocation)
+                        break
                 left = end - time.monotonic()
                 if left <= 0:
                     break
                 self._cond.wait(left)
             result = invocation.result
+        if failed is not None:
+            raise self._init_failure(failed)
         latency = time.monotonic() - started
         if result is None:
             return InvokeResult(invocation.id, "timeout", None, latency)
@@ -369,7 +524,95 @@ class LambdaEmulator:
 
     @property
     def init_error(self) -> dict[str, Any] | None:
+        """The body the current runtime posted to ``/runtime/init/error``, if it did."""
         return self._init_error
+
+    def _init_failed_locked(self) -> _Run | None:
+        """The current run, if it failed its init: it reported an init error, or it ended (not
+        by the emulator's hand) before it took an invocation."""
+        run = self._run
+        if run is None or run.expected_exit or run.served > 0:
+            return None
+        if self._init_error is not None or run.returncode is not None:
+            return run
+        return None
+
+    def _init_failure(self, run: _Run) -> RuntimeInitError:
+        """A new exception for a failed init (each raise has its own traceback), described once
+        per run: outside the lock, after a brief wait for the runtime to exit and for its last
+        output to be read."""
+        known = run.failure or self._describe_init_failure(run)
+        return RuntimeInitError(
+            known.error_type,
+            known.message,
+            known.output_tail,
+            returncode=known.returncode,
+            payload=known.payload,
+            hint=known.hint,
+        )
+
+    def _describe_init_failure(self, run: _Run) -> RuntimeInitError:
+        process = run.process
+        try:  # awslambdaric exits right after reporting; its last words come with the exit
+            process.wait(_SETTLE_AFTER_INIT_ERROR)
+        except subprocess.TimeoutExpired:
+            pass
+        if process.poll() is not None and self._reader is not None:
+            self._reader.join(_SETTLE_AFTER_INIT_ERROR)
+        with self._cond:
+            if run.failure is not None:
+                return run.failure
+            reported = self._init_error
+            returncode = process.poll()
+            tail = self._output_tail_locked()
+            asked = self._runtime_asked
+        if reported is not None:
+            error_type = str(reported.get("errorType") or "Runtime.Unknown")
+            message = str(reported.get("errorMessage") or "(no message)")
+        else:
+            error_type = "Runtime.ExitError"
+            when = "while idle, before its first invocation" if asked else "before init was over"
+            status = "?" if returncode is None else _exit_status(returncode)
+            message = f"Runtime exited with error: {status} ({when}, no init error reported)"
+        failure = RuntimeInitError(
+            error_type,
+            message,
+            tail,
+            returncode=returncode,
+            payload=reported,
+            hint=self._hint(error_type, message, tail),
+        )
+        with self._cond:
+            if run.failure is None:
+                run.failure = failure
+            return run.failure
+
+    def _output_tail_locked(self) -> str:
+        text = "\n".join(self._output[-4 * OUTPUT_TAIL_LINES :])
+        # awslambdaric keeps a multi-line record on one line, its line breaks written as \r.
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").splitlines()
+        while lines and not lines[-1].strip():
+            lines.pop()
+        return "\n".join(_shorten(line) for line in lines[-OUTPUT_TAIL_LINES:])
+
+    def _hint(self, error_type: str, message: str, tail: str) -> str | None:
+        """What a newcomer most likely needs to do about the commonest failures."""
+        command = self._command or []
+        if re.search(r"No module named '?awslambdaric'?", tail) and "awslambdaric" in command:
+            return (
+                f"awslambdaric is not installed for {command[0]} (pip install awslambdaric; it "
+                "ships Linux wheels only), or run the handler with minimal_runtime_command()"
+            )
+        found = re.match(r"Unable to import module '([^']+)': No module named '([^']+)'", message)
+        if error_type == "Runtime.ImportModuleError" and found:
+            module, missing = found.groups()
+            if module == missing or module.startswith(missing + "."):
+                where = self._cwd or os.getcwd()
+                return (
+                    f"{module!r} is not importable from {where}: launch(..., cwd=...) must be "
+                    "the directory that holds the handler's module (or put it on PYTHONPATH)"
+                )
+        return None
 
     def shutdown(self, *, grace: float | None = None) -> ShutdownResult:
         """End the environment: SIGTERM if an extension registered, the grace, then SIGKILL."""
@@ -379,6 +622,9 @@ class LambdaEmulator:
         started = time.monotonic()
         with self._cond:
             registered = bool(self._extensions)
+            run = self._run
+            if run is not None:
+                run.expected_exit = True
         try:
             if process.poll() is not None:
                 return ShutdownResult(process.returncode, False, False, 0.0)
@@ -389,6 +635,10 @@ class LambdaEmulator:
             # As in Lambda, the runtime's blocked /next stays open through the grace: only the
             # signal tells the process that the environment ends.
             process.send_signal(signal.SIGTERM)
+            if not self.hold_next_through_grace:
+                with self._cond:
+                    self._generation += 1
+                    self._cond.notify_all()
             try:
                 process.wait(GRACE_INTERNAL if grace is None else grace)
                 killed = False
@@ -412,7 +662,7 @@ class LambdaEmulator:
         return InvocationRecord(inv.id, inv.started, inv.response_at, inv.ended_at, inv.timed_out)
 
     def _maybe_end_locked(self, inv: _Invocation) -> None:
-        if inv is self._current and inv.runtime_done and not inv.waiting_for:
+        if inv is self._current and inv.runtime_done and not inv.waiting_for and not inv.timed_out:
             inv.ended_at = time.monotonic()
             self._records.append(self._record(inv))
             self._current = None
@@ -432,11 +682,21 @@ class LambdaEmulator:
                 if left > 0:
                     self._cond.wait(min(left, 0.05))
                     continue
-                inv.timed_out = True
+                inv.timed_out = True  # from now on nothing of it is accepted
+                run = self._run
+                if run is not None:
+                    run.expected_exit = True
+                self._resetting = True
+            # The process goes first, as in Lambda: it never sees its held requests closed.
+            # The caller learns of the timeout with the reset, a few milliseconds later.
+            self._kill(run)
+            with self._cond:
                 if inv.result is None:
                     inv.result = ("timeout", None, None)
                 self._records.append(self._record(inv))
-                self._current = None
+                if self._current is inv:
+                    self._current = None
+                self._resetting = False
                 self._reset_locked()
             self._restart()
 
@@ -449,11 +709,18 @@ class LambdaEmulator:
         self._runtime_asked = False
         self._cond.notify_all()
 
+    @staticmethod
+    def _kill(run: _Run | None) -> None:
+        if run is not None and run.process.poll() is None:
+            run.process.kill()
+            run.process.wait(5)
+
     def _restart(self) -> None:
-        process = self._process
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait(5)
+        with self._cond:
+            run = self._run
+            if run is not None:
+                run.expected_exit = True
+        self._kill(run)
         if self._command is not None and not self._stopped:
             self._spawn()
 
@@ -519,8 +786,13 @@ class LambdaEmulator:
                 self._cond.notify_all()
             return self._send(http, 202, {"status": "OK"}), None
         if method == "POST" and path == "/init/error":
+            reported = _json(body)
+            error = dict(reported) if isinstance(reported, dict) else {}
+            header = http.headers.get("Lambda-Runtime-Function-Error-Type")
+            if not error.get("errorType"):
+                error["errorType"] = header or "Runtime.Unknown"
             with self._cond:
-                self._init_error = _json(body) or {"errorType": "Unknown"}
+                self._init_error = error
                 self._cond.notify_all()
             return self._send(http, 202, {"status": "OK"}), None
         parts = path.strip("/").split("/")
@@ -542,7 +814,12 @@ class LambdaEmulator:
                 current.runtime_done = True
                 self._maybe_end_locked(current)
             self._cond.notify_all()
-            while not (self._current is None and self._queue and self._init_complete()):
+            while not (
+                self._current is None
+                and self._queue
+                and self._init_complete()
+                and not self._resetting
+            ):
                 if self._generation != generation or self._stopped:
                     http.close_connection = True
                     return 499, None  # the environment was reset or stopped under us
@@ -550,6 +827,8 @@ class LambdaEmulator:
             inv = self._queue.popleft()
             inv.started = time.monotonic()
             self._current = inv
+            if self._run is not None:
+                self._run.served += 1
             for ext in self._extensions.values():
                 if "INVOKE" in ext.events and not ext.failed:
                     inv.waiting_for.add(ext.id)
@@ -572,7 +851,9 @@ class LambdaEmulator:
             self._registration_open = False
             self._runtime_asked = True
             self._cond.notify_all()
-            while not (self._queue and len(self._active) < self.max_concurrency):
+            while not (
+                self._queue and len(self._active) < self.max_concurrency and not self._resetting
+            ):
                 if self._generation != generation or self._stopped:
                     http.close_connection = True
                     return 499, None
@@ -580,6 +861,8 @@ class LambdaEmulator:
             inv = self._queue.popleft()
             inv.started = time.monotonic()
             self._active[inv.id] = inv
+            if self._run is not None:
+                self._run.served += 1
         return self._send(http, 200, inv.event, _invocation_headers(inv)), inv.id
 
     def _runtime_result(
@@ -589,7 +872,7 @@ class LambdaEmulator:
             return self._error(http, 413, "RequestEntityTooLarge", "response payload too large")
         with self._cond:
             inv = self._active.get(request_id) if self.max_concurrency > 1 else self._current
-            if inv is None or inv.id != request_id or inv.result is not None:
+            if inv is None or inv.id != request_id or inv.result is not None or inv.timed_out:
                 return self._error(http, 400, "InvalidRequestID", "Invalid request ID")
             inv.response_at = time.monotonic()
             if kind == "response":
