@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 from collections.abc import Callable, Mapping
 from traceback import format_exception
@@ -21,7 +22,7 @@ from opentelemetry.context import Context, attach, detach
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from .config import lambda_function_environment
+from .config import lambda_function_environment, sdk_disabled
 from .signals import handler_done
 from .triggers import (
     OTHER,
@@ -222,6 +223,7 @@ class _Traced:
         provider = self._provider or trace.get_tracer_provider()
         if self._tracer is None or provider is not self._tracer_source:
             self._tracer_source, self._tracer = provider, provider.get_tracer(SCOPE)
+            _say_if_nothing_exports(provider)
         return self._tracer
 
     def _max_links(self) -> int:
@@ -334,6 +336,36 @@ def _safely(function: Callable[..., Any], *args: Any) -> None:
         _logger.debug(
             "telemetry step %s failed", getattr(function, "__name__", function), exc_info=True
         )
+
+
+_said_nothing_exports = False
+
+
+def _say_if_nothing_exports(provider: object) -> None:
+    """One warning per process when the invocation span can go nowhere: no SDK tracer provider
+    (none passed, none registered) or one without a span processor."""
+    global _said_nothing_exports
+    if _said_nothing_exports:
+        return
+    try:
+        if sdk_disabled(os.environ):
+            return  # nothing is meant to be exported
+        if type(provider).__module__.startswith("opentelemetry.sdk."):
+            active = getattr(provider, "_active_span_processor", None)
+            if getattr(active, "_span_processors", True):
+                return  # a processor is there (or we cannot tell): nothing to say
+            why = "its TracerProvider has no span processor (add a LambdaSpanProcessor)"
+        elif type(provider).__module__.startswith("opentelemetry.trace"):
+            why = (
+                "no TracerProvider is registered (trace.set_tracer_provider) and none was "
+                "passed (traced_handler(tracer_provider=...))"
+            )
+        else:
+            return  # another SDK or a wrapper: it knows what it does
+    except Exception:
+        return
+    _said_nothing_exports = True
+    _logger.warning("traced_handler: no span is exported: %s", why)
 
 
 @overload

@@ -507,3 +507,35 @@ def _mutate(base: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
     return st.tuples(st.sampled_from(keys), json_values).map(
         lambda kv: {**json.loads(json.dumps(base)), kv[0]: kv[1]}
     )
+
+
+def test_a_handler_with_nowhere_to_export_says_so_once(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import otel_lambda_processor.handler as module
+
+    from .conftest import ScriptedExporter
+
+    monkeypatch.setattr(module, "_said_nothing_exports", False)
+
+    @traced_handler(tracer_provider=TracerProvider())
+    def bare(event: Any, context: Any) -> int:
+        return 1
+
+    assert bare({}, None) == 1 and bare({}, None) == 1
+    lines = [r.getMessage() for r in caplog.records if "no span is exported" in r.getMessage()]
+    assert lines == [
+        "traced_handler: no span is exported: its TracerProvider has no span "
+        "processor (add a LambdaSpanProcessor)"
+    ]
+    monkeypatch.setattr(module, "_said_nothing_exports", False)
+    caplog.clear()
+    provider = TracerProvider()
+    provider.add_span_processor(LambdaSpanProcessor(ScriptedExporter(), mode="finalize"))
+
+    @traced_handler(tracer_provider=provider)
+    def exported(event: Any, context: Any) -> int:
+        return 2
+
+    assert exported({}, None) == 2
+    assert "no span is exported" not in caplog.text

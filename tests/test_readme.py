@@ -59,7 +59,10 @@ def test_the_usage_example_exports_at_handler_done(tmp_path: Path) -> None:
     (usage,) = [
         b
         for b in python_blocks()
-        if "add_span_processor" in b and "def handler" in b and "LambdaMetricReader" not in b
+        if "add_span_processor" in b
+        and "def handler" in b
+        and "LambdaMetricReader" not in b
+        and "@traced_handler" not in b
     ]
     from otel_lambda_processor.testing import OTLPReceiver
 
@@ -105,3 +108,34 @@ def test_the_logs_and_metrics_example_exports_all_three_signals() -> None:
         assert record.body == "order received"
         assert record.trace_id == receiver.spans[0].span.trace_id
         assert {p.value for p in receiver.metric_points("orders")} == {1}  # and again at exit
+
+
+def test_every_python_block_runs_as_the_readme_shows_it(tmp_path: Path) -> None:
+    """Each block, as pasted, in a fresh interpreter; a block that defines a Lambda handler is
+    then invoked once, and its spans must reach the collector its environment names."""
+    from otel_lambda_processor.testing import OTLPReceiver
+
+    blocks = [b for b in python_blocks() if "LambdaEmulator" not in b]  # runs in its own test
+    assert len(blocks) >= 5
+    for index, block in enumerate(blocks):
+        script = tmp_path / f"block{index}.py"
+        invoke = "\nif 'handler' in globals():\n    print('RESULT', handler({'id': 7}, None))\n"
+        script.write_text(block + invoke)
+        with OTLPReceiver() as receiver:
+            result = subprocess.run(
+                [sys.executable, str(script)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                cwd=tmp_path,
+                env={
+                    "PATH": "/usr/bin:/bin",
+                    "PYTHONPATH": ":".join(sys.path),
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.base_endpoint,
+                    "LAMBDA_EXTENSION_SPAN_PROCESSOR_MODE": "sync",
+                },
+            )
+            assert result.returncode == 0, f"block {index}:\n{block}\n{result.stderr}"
+            if "RESULT" in result.stdout:
+                assert receiver.span_count > 0, f"block {index} exported nothing:\n{block}"
+            assert "no span is exported" not in result.stderr, block
