@@ -494,15 +494,8 @@ class _LeanExport:
             self._sender.client.shutdown()
 
 
-class OTLPSpanExporter(_LeanExport, SpanExporter):
-    """Drop-in for ``opentelemetry.exporter.otlp.proto.http.trace_exporter.OTLPSpanExporter``.
-
-    Takes the same arguments, plus ``compression_level`` (0-9, default 1) for gzip and deflate.
-    """
-
-    _signal = TRACES
-    _success = SpanExportResult.SUCCESS
-    _failure = SpanExportResult.FAILURE
+class _PlainLeanExport(_LeanExport):
+    """The constructor the official span and log exporters share (the metric one has more)."""
 
     def __init__(
         self,
@@ -537,6 +530,17 @@ class OTLPSpanExporter(_LeanExport, SpanExporter):
             official_only={},
             others=others,
         )
+
+
+class OTLPSpanExporter(_PlainLeanExport, SpanExporter):
+    """Drop-in for ``opentelemetry.exporter.otlp.proto.http.trace_exporter.OTLPSpanExporter``.
+
+    Takes the same arguments, plus ``compression_level`` (0-9, default 1) for gzip and deflate.
+    """
+
+    _signal = TRACES
+    _success = SpanExportResult.SUCCESS
+    _failure = SpanExportResult.FAILURE
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         return self._export_items(spans, len(spans))  # type: ignore[no-any-return]

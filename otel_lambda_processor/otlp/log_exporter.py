@@ -7,15 +7,15 @@ official protobuf-free HTTP client from the first export, the official exporter 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 
-from .exporter import LOGS, _arguments, _LeanExport
+from .exporter import LOGS, _PlainLeanExport
 
 
-class OTLPLogExporter(_LeanExport, LogRecordExporter):
+class OTLPLogExporter(_PlainLeanExport, LogRecordExporter):
     """Drop-in for ``opentelemetry.exporter.otlp.proto.http._log_exporter.OTLPLogExporter``.
 
     Takes the same arguments, plus ``compression_level`` (0-9, default 1) for gzip and deflate.
@@ -24,40 +24,6 @@ class OTLPLogExporter(_LeanExport, LogRecordExporter):
     _signal = LOGS
     _success = LogRecordExportResult.SUCCESS
     _failure = LogRecordExportResult.FAILURE
-
-    def __init__(
-        self,
-        endpoint: str | None = None,
-        certificate_file: str | None = None,
-        client_key_file: str | None = None,
-        client_certificate_file: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        compression: Any = None,
-        session: Any = None,
-        *,
-        max_request_size: int | None = None,
-        meter_provider: Any = None,
-        compression_level: int | None = None,
-        **others: Any,
-    ) -> None:
-        self._setup(
-            _arguments(
-                endpoint,
-                certificate_file,
-                client_key_file,
-                client_certificate_file,
-                headers,
-                timeout,
-                compression,
-            ),
-            session=session,
-            max_request_size=max_request_size,
-            meter_provider=meter_provider,
-            compression_level=compression_level,
-            official_only={},
-            others=others,
-        )
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
         return self._export_items(batch, len(batch))  # type: ignore[no-any-return]
