@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.add_argument(
         "--plot",
         metavar="FILE",
-        help="also draw one invocation per setup (PNG or SVG; needs [plot])",
+        help="also draw one invocation per setup (.png, .svg or .pdf; needs the [plot] extra)",
     )
     layer_parser = commands.add_parser(
         "layer",

@@ -1,21 +1,26 @@
 """The local demo: where an invocation's time goes in each mode, against the usual setup.
 
 An example function (``demo_function``) that traces, logs and records metrics runs under the
-package's Lambda emulator with AWS's runtime client (our minimal runtime loop where awslambdaric
-has no wheels), exporting through real OTLP/HTTP exporters to the embedded receiver, which
-answers after a simulated network delay. For each setup it prints the response latency the
-caller saw, how long the invocation stayed open after the response, and the accounting of
-spans, log records and metric points; then one invocation's span tree with its log records,
-and the metrics.
+package's Lambda emulator with AWS's runtime client (where awslambdaric is missing, our minimal
+runtime loop with the same hooks, and a line that says so), exporting through real OTLP/HTTP
+exporters to the embedded receiver, which answers after a simulated network delay. For each
+setup it prints the response latency the caller saw, how long the invocation stayed open after
+the response, and the accounting of spans, log records and metric points; then one invocation's
+span tree with its log records, and the metrics. ``--plot FILE`` draws the last invocation of
+each setup: when the response left and when each export request went out.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import io
 import os
 import statistics
 import sys
-from typing import NamedTuple
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from .testing import (
     InvocationRecord,
@@ -25,8 +30,8 @@ from .testing import (
     ReceivedMetricPoint,
     ReceivedSpan,
     awslambdaric_command,
-    minimal_runtime_command,
 )
+from .testing.runtime import runtime_command
 
 ORDER_VALUES = (24.5, 12.0, 99.9, 5.25, 42.0, 18.35)  # one order per invocation, in USD
 INVOCATIONS = len(ORDER_VALUES)
@@ -34,6 +39,9 @@ SPANS_PER_INVOCATION = 7  # the invocation span and six inside it
 LOGS_PER_INVOCATION = 3
 METRICS = ("orders", "order.value")  # a counter and a histogram: one point each per collection
 COLLECTOR_LATENCY = 0.03  # seconds; a collector one region hop away
+PLOT_FORMATS = ("png", "svg", "pdf")
+#: Which signal an export request carried, as the plot names it.
+SIGNALS = ("spans", "log records", "metric points")
 
 
 class Setup(NamedTuple):
@@ -65,12 +73,21 @@ SETUPS = (
 )
 
 
+class Export(NamedTuple):
+    """One export request that carried the invocation's telemetry, in seconds from its start."""
+
+    signal: str  # one of SIGNALS
+    start: float  # when it reached the collector
+    end: float  # when the collector answered
+
+
 class Timeline(NamedTuple):
     """One invocation, in seconds from its start."""
 
     response: float
-    exports: list[tuple[float, float]]  # (start, end) of each export request that carried it
-    ended: float
+    exports: list[Export]
+    ended: float  # the runtime, and every extension subscribed to INVOKE, called next again
+    sigterm: float | None  # when the environment was shut down with SIGTERM, if it was
 
 
 class Count(NamedTuple):
@@ -100,6 +117,8 @@ class Row(NamedTuple):
     timeline: Timeline | None
     received_spans: list[ReceivedSpan]
     received_logs: list[ReceivedLogRecord]
+    extensions: list[tuple[str, list[str]]]  # (name, events) of each extension that registered
+    key: str  # the setup's DEMO_SETUP
 
     def lost(self) -> bool:
         """Fewer items arrived than were produced, or the last metrics miss an order."""
@@ -118,24 +137,43 @@ class Row(NamedTuple):
         return [name for name, c in counts.items() if c.exported > c.produced]
 
 
-def _runtime() -> tuple[str, object]:
-    if sys.platform == "linux":
-        try:
-            import awslambdaric  # noqa: F401
+class Runtime(NamedTuple):
+    name: str  # what runs the function, for the header
+    command: Callable[[str], list[str]]
+    fallback: str | None  # why AWS's runtime client is not used, and how to get it
 
-            return "AWS's runtime client (awslambdaric)", awslambdaric_command
-        except ImportError:
-            pass
-    return (
-        "the package's minimal runtime loop (awslambdaric is not installed)",
-        minimal_runtime_command,
+
+def _hooked_minimal_runtime(handler: str) -> list[str]:
+    return runtime_command(handler, hooks=True)
+
+
+def _runtime() -> Runtime:
+    """AWS's runtime client where it is installed (Linux only), else our minimal loop with the
+    same hooks: the coordinator hears "response sent" from either, as on Lambda."""
+    if sys.platform == "linux":
+        # The package and its native part; neither is imported here.
+        if all(importlib.util.find_spec(name) for name in ("awslambdaric", "runtime_client")):
+            return Runtime("AWS's runtime client (awslambdaric)", awslambdaric_command, None)
+        fallback = (
+            "no awslambdaric: using the minimal runtime loop instead "
+            "(pip install 'otel-lambda-processor[demo]')"
+        )
+    else:
+        fallback = (
+            "awslambdaric runs on Linux only ([demo] extra): using the minimal runtime loop "
+            f"on {sys.platform}"
+        )
+    return Runtime(
+        "the package's minimal runtime loop (hooked like AWS's)",
+        _hooked_minimal_runtime,
+        fallback,
     )
 
 
 def _launch(
     stack: contextlib.ExitStack,
     setup: Setup,
-    command: object,
+    command: Callable[[str], list[str]],
     receiver: OTLPReceiver,
     batch: OTLPReceiver,
 ) -> LambdaEmulator:
@@ -143,7 +181,7 @@ def _launch(
         LambdaEmulator(handler=setup.handler, function_name="demo-orders", timeout=10)
     )
     emulator.launch(
-        command(setup.handler),  # type: ignore[operator]
+        command(setup.handler),
         env={
             "DEMO_SETUP": setup.demo_setup,
             "DEMO_OTLP_ENDPOINT": receiver.base_endpoint,
@@ -165,7 +203,10 @@ def _run(setup: Setup, emulator: LambdaEmulator, receiver: OTLPReceiver) -> Row:
         emulator.wait_idle(30)
         results.append(result)
     records = {r.request_id: r for r in emulator.invocations()}
-    emulator.shutdown()  # SIGTERM: what finalize has kept goes out now
+    extensions = emulator.extensions()
+    shutdown_at = time.monotonic()
+    # SIGTERM (only where an extension registered): what finalize has kept goes out now.
+    sigterm = shutdown_at if emulator.shutdown().sigterm_sent else None
     spans, logs, points = receiver.spans, receiver.logs(), receiver.metric_points()
     post = [
         (r.ended - r.response) * 1000
@@ -181,9 +222,11 @@ def _run(setup: Setup, emulator: LambdaEmulator, receiver: OTLPReceiver) -> Row:
         Count(len(logs), INVOCATIONS * LOGS_PER_INVOCATION),
         Count(len(points), setup.collections * len(METRICS)),
         _totals(points),
-        _timeline(records[last], last, spans, logs, points),
+        _timeline(records[last], last, spans, logs, points, sigterm),
         spans,
         logs,
+        extensions,
+        setup.demo_setup,
     )
 
 
@@ -206,19 +249,40 @@ def _timeline(
     spans: list[ReceivedSpan],
     logs: list[ReceivedLogRecord],
     points: list[ReceivedMetricPoint],
+    sigterm: float | None,
 ) -> Timeline | None:
+    """The export requests (one arrival time each) that carried the invocation's spans, the log
+    records of its trace, and the metric points collected while it was open or at SIGTERM."""
     started, response, ended = record.started, record.response, record.ended
     if response is None or ended is None:
         return None
     mine = [s for s in spans if s.attributes.get("faas.invocation_id") == request_id]
     traces = {s.span.trace_id for s in mine}
-    arrivals = sorted(
-        {s.received_at for s in mine}
-        | {r.received_at for r in logs if r.trace_id in traces}
-        | {p.received_at for p in points if started <= p.received_at <= ended}
+    arrivals = {
+        SIGNALS[0]: {s.received_at for s in mine},
+        SIGNALS[1]: {r.received_at for r in logs if r.trace_id in traces},
+        # Collected while it was open, or at SIGTERM (async and finalize collect then too).
+        SIGNALS[2]: {
+            p.received_at
+            for p in points
+            if started <= p.received_at <= ended
+            or (sigterm is not None and p.received_at >= sigterm)
+        },
+    }
+    exports = sorted(
+        (
+            Export(signal, at - started, at - started + COLLECTOR_LATENCY)
+            for signal, times in arrivals.items()
+            for at in times
+        ),
+        key=lambda export: export.start,
     )
-    exports = [(a - started, a - started + COLLECTOR_LATENCY) for a in arrivals]
-    return Timeline(response - started, exports, ended - started)
+    return Timeline(
+        response - started,
+        exports,
+        ended - started,
+        None if sigterm is None else sigterm - started,
+    )
 
 
 def _p(values: list[float], q: float) -> float:
@@ -272,51 +336,201 @@ def _metrics_lines(totals: Totals) -> list[str]:
     ]
 
 
-def _plot(rows: list[Row], path: str) -> None:
-    try:
-        import matplotlib
+def _plot_problem(path: str) -> str | None:
+    """Why ``--plot path`` cannot be written, found before the demo runs; ``None`` if it can."""
+    if os.path.isdir(path):
+        return f"--plot {path}: that is a directory"
+    extension = os.path.splitext(path)[1].lower().lstrip(".")
+    if extension not in PLOT_FORMATS:
+        return f"--plot {path}: the file name must end in .png, .svg or .pdf"
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        return f"--plot {path}: there is no directory {directory}"
+    if not os.access(directory, os.W_OK):
+        return f"--plot {path}: the directory {directory} is not writable"
+    if importlib.util.find_spec("matplotlib") is None:
+        return "--plot needs matplotlib: pip install 'otel-lambda-processor[plot]'"
+    return None
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print(
-            "\n--plot needs matplotlib: pip install 'otel-lambda-processor[plot]' "
-            f"({path} not written)"
-        )
-        return
-    figure, axis = plt.subplots(figsize=(9, 1 + 0.8 * len(rows)))
+
+def _extension_note(extensions: list[tuple[str, list[str]]]) -> str:
+    if not extensions:
+        return "no extension"
+    events = sorted({event for _, subscribed in extensions for event in subscribed})
+    return f"extension for {', '.join(events)}" if events else "extension, no events"
+
+
+COLORS = {
+    "handler": "#9ecae1",
+    SIGNALS[0]: "#dd8452",
+    SIGNALS[1]: "#55a868",
+    SIGNALS[2]: "#8172b3",
+    "response": "black",
+    "next": "#2ca02c",
+    "sigterm": "#c44e52",
+}
+LANES = {SIGNALS[0]: 0.22, SIGNALS[1]: 0.0, SIGNALS[2]: -0.22}  # export bars, around the row
+
+
+def _figure(rows: list[Row], runtime: str) -> Any:
+    """The timeline of each setup's last invocation. Every mark has an SVG id (its gid):
+    ``handler:<setup>``, ``export:<setup>:<signal>:<n>``, ``response-sent:<setup>``,
+    ``extension-next:<setup>`` and ``sigterm:<setup>``, with ``<setup>`` the row's key."""
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    figure = Figure(figsize=(10, 1.9 + 0.9 * len(rows)), layout="constrained")
+    axis = figure.add_subplot()
+    shown: set[str] = set()
+    right = 0.0
     for y, row in enumerate(reversed(rows)):
         t = row.timeline
         if t is None:
             continue
-        axis.broken_barh(
-            [(0, t.response * 1000)],
-            (y - 0.3, 0.6),
-            color="#4c72b0",
-            label="handler" if y == 0 else None,
-        )
-        for i, (start, end) in enumerate(t.exports):
-            axis.broken_barh(
-                [(start * 1000, (end - start) * 1000)],
-                (y - 0.15, 0.3),
-                color="#dd8452",
-                label="export" if y == 0 and i == 0 else None,
+        ms = {"response": t.response * 1000, "ended": t.ended * 1000}
+        axis.barh(y, ms["response"], height=0.75, color=COLORS["handler"], gid=f"handler:{row.key}")
+        for n, export in enumerate(t.exports):
+            axis.barh(
+                y + LANES[export.signal],
+                (export.end - export.start) * 1000,
+                left=export.start * 1000,
+                height=0.18,
+                color=COLORS[export.signal],
+                gid=f"export:{row.key}:{export.signal.split()[0]}:{n}",
             )
+            shown.add(export.signal)
+            right = max(right, export.end * 1000)
         axis.plot(
-            [t.response * 1000], [y], "k|", markersize=22, label="response sent" if y == 0 else None
+            [ms["response"]],
+            [y],
+            marker="|",
+            markersize=30,
+            markeredgewidth=2.5,
+            color=COLORS["response"],
+            gid=f"response-sent:{row.key}",
         )
-        axis.plot([t.ended * 1000], [y], "g>", label="extension next" if y == 0 else None)
-    axis.set_yticks(range(len(rows)), [r.setup for r in reversed(rows)])
-    axis.set_xlabel("ms since the invocation started (last invocation of each setup)")
-    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
-    figure.tight_layout()
-    figure.savefig(path)
-    print(f"\ntimeline written to {path}")
+        right = max(right, ms["ended"])
+        if any("INVOKE" in events for _, events in row.extensions):
+            # Only an extension subscribed to INVOKE calls next after each invocation.
+            axis.plot(
+                [ms["ended"]],
+                [y],
+                marker=">",
+                markersize=9,
+                linestyle="none",
+                color=COLORS["next"],
+                gid=f"extension-next:{row.key}",
+            )
+            shown.add("next")
+        if t.sigterm is not None:
+            at = t.sigterm * 1000
+            axis.plot(
+                [at, at],
+                [y - 0.42, y + 0.42],
+                linestyle="--",
+                linewidth=1.5,
+                color=COLORS["sigterm"],
+                gid=f"sigterm:{row.key}",
+            )
+            shown.add("sigterm")
+            right = max(right, at)
+    axis.set_xlim(0, right * 1.04 + 1)
+    axis.set_ylim(-0.6, len(rows) - 0.4)
+    axis.set_yticks(
+        range(len(rows)),
+        [f"{r.setup}\n({_extension_note(r.extensions)})" for r in reversed(rows)],
+    )
+    axis.set_xlabel("ms since the invocation started")
+    axis.grid(axis="x", alpha=0.3)
+    axis.set_title(
+        "When each setup exports an invocation's telemetry, and who waits for it",
+        fontsize="large",
+        pad=20,
+    )
+    axis.text(
+        0.5,
+        1.015,
+        f"the last of {INVOCATIONS} invocations per setup; collector "
+        f"{COLLECTOR_LATENCY * 1000:.0f} ms away; run by {runtime}",
+        transform=axis.transAxes,
+        horizontalalignment="center",
+        verticalalignment="bottom",
+        fontsize="small",
+    )
+    handles: list[Any] = [
+        Patch(color=COLORS["handler"], label="invocation until the response"),
+        Line2D(
+            [],
+            [],
+            marker="|",
+            markersize=12,
+            markeredgewidth=2.5,
+            linestyle="none",
+            color=COLORS["response"],
+            label="response sent",
+        ),
+    ]
+    handles += [
+        Patch(color=COLORS[signal], label=f"export request: {signal}")
+        for signal in SIGNALS
+        if signal in shown
+    ]
+    if "next" in shown:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker=">",
+                linestyle="none",
+                color=COLORS["next"],
+                label="extension calls next (the invocation ends)",
+            )
+        )
+    if "sigterm" in shown:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                linestyle="--",
+                color=COLORS["sigterm"],
+                label="SIGTERM (the environment shuts down)",
+            )
+        )
+    legend = figure.legend(
+        handles=handles, loc="outside lower center", ncols=3, frameon=False, fontsize="small"
+    )
+    legend.set_gid("legend")
+    axis.patch.set_gid("plot-area")
+    return figure
+
+
+def _plot(rows: list[Row], path: str, runtime: str) -> str | None:
+    """Draw the timeline to ``path``; the reason it could not, or ``None``."""
+    try:
+        figure = _figure(rows, runtime)
+    except ImportError as error:
+        return f"--plot needs matplotlib ({error}): pip install 'otel-lambda-processor[plot]'"
+    picture = io.BytesIO()  # drawn in full first: a file is either written whole or not at all
+    figure.savefig(picture, format=os.path.splitext(path)[1].lower().lstrip("."))
+    try:
+        with open(path, "wb") as file:
+            file.write(picture.getvalue())
+    except OSError as error:
+        return f"--plot {path}: {error.strerror or error}"
+    return None
 
 
 def main(plot: str | None = None) -> int:
-    """Run the demo and print the table; returns a process exit code."""
-    runtime, command = _runtime()
+    """Run the demo and print the table; returns a process exit code: 0, 1 if telemetry was
+    lost or the picture could not be written, 2 if ``plot`` names a file that cannot be."""
+    problem = _plot_problem(plot) if plot else None
+    if problem:
+        print(f"otel-lambda-processor demo: {problem}", file=sys.stderr)
+        return 2
+    runtime, command, fallback = _runtime()
+    if fallback:
+        print(fallback)
     print(
         f"otel-lambda-processor demo: {INVOCATIONS} invocations per setup, each with "
         f"{SPANS_PER_INVOCATION} spans, {LOGS_PER_INVOCATION} log records and an\norder counted "
@@ -373,12 +587,15 @@ def main(plot: str | None = None) -> int:
         print("  " + line)
     for line in _metrics_lines(rows[1].totals):
         print("  " + line)
-    if plot:
-        _plot(rows, plot)
+    failed = _plot(rows, plot, runtime) if plot else None
+    if failed:
+        print(f"otel-lambda-processor demo: {failed}", file=sys.stderr)
+    elif plot:
+        print(f"\ntimeline written to {plot}")
     extra = [f"{r.setup} ({', '.join(r.extra())})" for r in rows if r.extra()]
     if extra:
         print(f"\nmore arrived than was produced in: {'; '.join(extra)}")
     lost = [r.setup for r in rows if r.lost()]
     if lost:
         print(f"\ntelemetry was lost in: {', '.join(lost)}")
-    return 1 if lost else 0
+    return 1 if lost or failed else 0

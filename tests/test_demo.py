@@ -1,16 +1,19 @@
 """The README's first command: the local demo runs a function under the emulator in every setup,
-exports its spans, log records and metrics, prints the table and one invocation's telemetry, and
-cleans up after itself."""
+exports its spans, log records and metrics, prints the table and one invocation's telemetry,
+draws the timeline when asked, and cleans up after itself; without awslambdaric it says so in
+one line and runs the function under the package's minimal loop, with the same result."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import NamedTuple
 
@@ -25,14 +28,26 @@ from otel_lambda_processor.demo import (
     SPANS_PER_INVOCATION,
 )
 
+# Run the CLI with these modules missing, as in an environment that does not have them.
+WITHOUT = (
+    "import sys; sys.modules.update(dict.fromkeys(sys.argv[1].split(','))); "
+    "from otel_lambda_processor.__main__ import main; sys.exit(main(sys.argv[2:]))"
+)
 
-def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
+
+def run_demo(*args: str, without: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """``python -m otel_lambda_processor demo *args``, as if the modules ``without`` were not
+    installed."""
+    command = ["-c", WITHOUT, ",".join(without)] if without else ["-m", "otel_lambda_processor"]
     return subprocess.run(
-        [sys.executable, "-m", "otel_lambda_processor", "demo", *args],
+        [sys.executable, *command, "demo", *args],
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+AWSLAMBDARIC = sys.platform == "linux" and importlib.util.find_spec("awslambdaric") is not None
 
 
 # -- what it prints ---------------------------------------------------------------------------
@@ -47,9 +62,28 @@ SYNC, ASYNC = "sync", "async"
 FINALIZE, USUAL = "finalize + BatchSpanProcessor", "BatchSpanProcessor + force_flush"
 
 
+class Run(NamedTuple):
+    result: subprocess.CompletedProcess[str]
+    picture: Path
+
+
 @pytest.fixture(scope="module")
-def demo() -> subprocess.CompletedProcess[str]:
-    return run_demo()
+def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """The demo as the Quickstart runs it (with awslambdaric where it is installed)."""
+    picture = tmp_path_factory.mktemp("demo") / "timeline.svg"
+    return Run(run_demo("--plot", str(picture)), picture)
+
+
+@pytest.fixture(scope="module")
+def fallback(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """The demo where awslambdaric is missing."""
+    picture = tmp_path_factory.mktemp("fallback") / "timeline.svg"
+    return Run(run_demo("--plot", str(picture), without=("awslambdaric",)), picture)
+
+
+@pytest.fixture
+def demo(run: Run) -> subprocess.CompletedProcess[str]:
+    return run.result
 
 
 def table(demo: subprocess.CompletedProcess[str]) -> dict[str, dict[str, str]]:
@@ -144,16 +178,162 @@ def test_the_metrics_line_counts_every_order(demo: subprocess.CompletedProcess[s
     ), demo.stdout
 
 
-def test_the_output_fits_100_columns(demo: subprocess.CompletedProcess[str]) -> None:
-    assert max(len(line) for line in demo.stdout.splitlines()) <= 100
+def test_the_output_fits_100_columns(run: Run, fallback: Run) -> None:
+    for result in (run.result, fallback.result):
+        assert max(len(line) for line in result.stdout.splitlines()) <= 100, result.stdout
 
 
-def test_the_demo_draws_the_timeline_when_asked(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
+# -- without awslambdaric ---------------------------------------------------------------------
+
+
+def test_without_awslambdaric_one_line_says_so_and_how_to_get_it(fallback: Run) -> None:
+    result = fallback.result
+    first, *rest = result.stdout.splitlines()
+    assert "awslambdaric" in first and "using the minimal runtime loop" in first, first
+    assert "[demo]" in first, first  # the extra that installs it
+    assert rest[0].startswith("otel-lambda-processor demo:"), result.stdout  # one line only
+    assert "the package's minimal runtime loop" in result.stdout
+
+
+def test_with_awslambdaric_installed_no_fallback_line(
+    demo: subprocess.CompletedProcess[str],
+) -> None:
+    if not AWSLAMBDARIC:
+        pytest.skip("awslambdaric is not installed here")
+    assert demo.stdout.startswith("otel-lambda-processor demo:"), demo.stdout
+    assert "AWS's runtime client (awslambdaric) under the local Lambda emulator" in demo.stdout
+    assert "minimal runtime loop" not in demo.stdout
+
+
+def test_without_awslambdaric_every_setup_still_exports_everything(fallback: Run) -> None:
+    result = fallback.result
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = table(result)
+    assert set(rows) == {SYNC, ASYNC, FINALIZE, USUAL}, result.stdout
+    for row in rows.values():
+        for signal_ in ("spans", "logs", "points"):
+            assert row[signal_] == row[f"{signal_}_produced"], row
+    assert float(rows[ASYNC]["post"]) >= COLLECTOR_LATENCY * 1000  # exported after the response
+    assert float(rows[ASYNC]["p50"]) < float(rows[USUAL]["p50"])
+
+
+# -- the picture ------------------------------------------------------------------------------
+# Every mark of the picture has an SVG id: handler:<setup>, export:<setup>:<signal>:<n>,
+# response-sent:<setup>, extension-next:<setup>, sigterm:<setup>; and legend, plot-area.
+
+SVG = "{http://www.w3.org/2000/svg}"
+KEYS = {SYNC: "sync", ASYNC: "async", FINALIZE: "finalize+batch", USUAL: "batch+flush"}
+
+
+def marks(picture: Path) -> dict[str, list[tuple[float, float]]]:
+    """The points (x, y, in the picture's coordinates) of each mark with an id of ours."""
+    found: dict[str, list[tuple[float, float]]] = {}
+    for group in ET.parse(picture).getroot().iter(f"{SVG}g"):
+        gid = group.get("id", "")
+        if ":" not in gid and gid not in ("legend", "plot-area"):
+            continue
+        shapes = {id(e) for defs in group.iter(f"{SVG}defs") for e in defs.iter()}  # markers
+        points: list[tuple[float, float]] = []
+        for element in group.iter():
+            if id(element) in shapes:
+                continue
+            if element.tag == f"{SVG}path":
+                numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", element.get("d", ""))]
+                points += zip(numbers[::2], numbers[1::2], strict=True)
+            elif element.tag == f"{SVG}use" and element.get("x") is not None:
+                points.append((float(element.get("x", 0)), float(element.get("y", 0))))
+        found[gid] = points
+    return found
+
+
+def xs(found: dict[str, list[tuple[float, float]]], prefix: str) -> list[float]:
+    return [x for gid, points in found.items() if gid.startswith(prefix) for x, _ in points]
+
+
+@pytest.fixture(params=["awslambdaric", "minimal loop"])
+def picture(request: pytest.FixtureRequest) -> Path:
+    if request.param == "awslambdaric" and not AWSLAMBDARIC:
+        pytest.skip("awslambdaric is not installed here")
+    run: Run = request.getfixturevalue("run" if request.param == "awslambdaric" else "fallback")
+    assert run.result.returncode == 0, run.result.stdout + run.result.stderr
+    assert f"timeline written to {run.picture}" in run.result.stdout
+    return run.picture
+
+
+def test_the_picture_says_what_it_shows(picture: Path) -> None:
+    text = picture.read_text()
+    assert "<!-- When each setup exports an invocation's telemetry, and who waits for it" in text
+    assert f"the last of {INVOCATIONS} invocations per setup" in text
+    for label in ("response sent", "export request: spans", "extension calls next"):
+        assert f"<!-- {label}" in text
+
+
+def test_the_legend_is_clear_of_the_bars(picture: Path) -> None:
+    found = marks(picture)
+    plot_area = found["plot-area"]
+    bottom = max(y for _, y in plot_area)  # SVG: y grows downwards
+    assert found["legend"], "the legend has no swatches"
+    assert min(y for _, y in found["legend"]) > bottom
+
+
+def test_extension_marks_only_where_an_extension_registered(picture: Path) -> None:
+    found = marks(picture)
+    for setup, key in KEYS.items():
+        assert f"response-sent:{key}" in found, setup
+        assert f"handler:{key}" in found, setup
+    # sync and the usual setup register no extension; finalize one for no events (no next).
+    assert {gid.split(":")[1] for gid in found if gid.startswith("extension-next:")} == {"async"}
+    # SIGTERM comes only where an extension registered.
+    assert {gid.split(":")[1] for gid in found if gid.startswith("sigterm:")} == {
+        "async",
+        "finalize+batch",
+    }
+
+
+def test_the_picture_shows_who_waits_for_the_export(picture: Path) -> None:
+    """The headline: async exports after the response; sync and the usual setup before it;
+    finalize at SIGTERM."""
+    found = marks(picture)
+
+    def response(key: str) -> float:
+        ((x, _),) = {point for point in found[f"response-sent:{key}"]}
+        return x
+
+    assert min(xs(found, "export:async:")) >= response("async")
+    for key in ("sync", "batch+flush"):
+        assert max(xs(found, f"export:{key}:")) <= response(key), key
+    assert min(xs(found, "export:finalize+batch:")) >= min(xs(found, "sigterm:finalize+batch"))
+
+
+def test_the_picture_can_be_a_png(tmp_path: Path) -> None:
     picture = tmp_path / "timeline.png"
     result = run_demo("--plot", str(picture))
     assert result.returncode == 0, result.stdout + result.stderr
     assert picture.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(
+    ("name", "without", "says"),
+    [
+        ("missing/timeline.png", (), "there is no directory"),
+        ("timeline.txt", (), "must end in .png, .svg or .pdf"),
+        ("timeline", (), "must end in .png, .svg or .pdf"),
+        ("pictures.svg", (), "that is a directory"),
+        ("timeline.png", ("matplotlib",), "needs matplotlib: pip install"),
+    ],
+    ids=["no such directory", "unknown extension", "no extension", "a directory", "no matplotlib"],
+)
+def test_a_picture_that_cannot_be_written_fails_before_the_demo_runs(
+    tmp_path: Path, name: str, without: tuple[str, ...], says: str
+) -> None:
+    (tmp_path / "pictures.svg").mkdir()
+    result = run_demo("--plot", str(tmp_path / name), without=without)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == "", "the demo ran"
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("otel-lambda-processor demo: --plot") and says in line, line
+    assert [p.name for p in tmp_path.iterdir()] == ["pictures.svg"], "something was written"
+    assert not any((tmp_path / "pictures.svg").iterdir())
 
 
 # -- Ctrl-C -----------------------------------------------------------------------------------
