@@ -136,21 +136,12 @@ def verdict(result: tuple[Any, ...]) -> str:
     return "dropped" if result[-1] else "encoded"
 
 
-@pytest.fixture(params=["look-ups", "plain"])
+@pytest.fixture(params=["key by key", "point by point"])
 def attribute_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Point attributes encoded one way only: with look-ups of cached fields, or without."""
-    if request.param == "look-ups":
-        monkeypatch.setattr(metrics_encoder, "_plain_attributes", metrics_encoder._point_attributes)
-    else:
-        monkeypatch.setattr(metrics_encoder, "_point_attributes", metrics_encoder._plain_attributes)
-
-
-@pytest.fixture
-def fresh_caches(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Empty attribute caches, for tests that count what is cached."""
-    tables = {tag: metrics_encoder._Tables(tag) for tag in metrics_encoder._TABLES}
-    monkeypatch.setattr(metrics_encoder, "_TABLES", tables)
-    monkeypatch.setattr(metrics_encoder, "_cached", [0])
+    """Point attributes encoded one way only where both may take them: key by key across the
+    points (the usual way, where it can), or point by point (as always where it cannot)."""
+    if request.param == "point by point":
+        monkeypatch.setattr(metrics_encoder, "_columns", lambda tag, attributes: None)
 
 
 # -- what a real MeterProvider collects --------------------------------------------------------
@@ -507,6 +498,43 @@ def test_exponential_histogram_points(fields: dict[str, Any]) -> None:
     same_bytes(batch(metric(ExponentialHistogram([point, point], CUMULATIVE))))
 
 
+def usual_exemplar(n: int, value: Any) -> Exemplar:
+    """An exemplar as the SDK makes them in a sampled span: no filtered attributes."""
+    return Exemplar({}, value, 1_700_000_000_000_000_000 + n, n * 7919 + 1, n * 2**70 + 3)
+
+
+EXEMPLARS = {
+    "none": lambda n: [],
+    "a float": lambda n: [usual_exemplar(n, n / 7)],
+    "an int": lambda n: [usual_exemplar(n, n - 50)],
+    "several": lambda n: [usual_exemplar(n + i, float(i)) for i in range(n % 4)],
+    "in a tuple": lambda n: (usual_exemplar(n, 1.5),),
+    "without ids": lambda n: [Exemplar({}, 1.5, 10 + n, None, None)],
+    "without a span id": lambda n: [Exemplar({}, 1, 10 + n, None, 5)],
+    "at time 0": lambda n: [Exemplar({}, 1.5, 0, 1, 2)],
+    "with filtered attributes": lambda n: [Exemplar({"f": n}, 1.5, 10, 1, 2)],
+    "with filtered attributes dropped": lambda n: [Exemplar({"f": 2**64}, 1.5, 10, 1, 2)],
+    "ids at their limits": lambda n: [Exemplar({}, 1.5, 10, 2**64 - 1, 2**128 - 1)],
+    "ids of 0": lambda n: [Exemplar({}, 1.5, 10, 0, 0)],
+    "a span id beyond 64 bits": lambda n: [Exemplar({}, 1.5, 10, 2**64, 1)],
+    "a negative trace id": lambda n: [Exemplar({}, 1.5, 10, 1, -1)],
+    "a bool value": lambda n: [Exemplar({}, True, 10, 1, 2)],
+    "an int beyond int64": lambda n: [Exemplar({}, 2**63, 10, 1, 2)],
+    "a time of True": lambda n: [Exemplar({}, 1.5, True, 1, 2)],
+    "an int subclass for an id": lambda n: [Exemplar({}, 1.5, 10, Level.HIGH, 2)],
+}
+
+
+@pytest.mark.parametrize("case", EXEMPLARS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_many_points_with_exemplars(kind: str, case: str) -> None:
+    for made in (
+        [POINT[kind](exemplars=EXEMPLARS[case](n)) for n in range(60)],
+        [POINT[kind](exemplars=EXEMPLARS[case](n) if n % 3 else []) for n in range(60)],
+    ):
+        same_outcome(batch(metric(data_with(kind, made))))
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_exemplars(kind: str) -> None:
     exemplars = [
@@ -598,7 +626,7 @@ def test_attribute_values_of_every_type(attribute_path: None) -> None:
         same_bytes(batch(metric(data_of(kind, POINT[kind](attributes=bounded)))))
 
 
-# -- the attribute cache -------------------------------------------------------------------------
+# -- attributes: key by key across the points, or point by point --------------------------------
 class Shouting(str):
     """A str whose ``encode`` lies; protobuf (upb) reads its characters."""
 
@@ -630,68 +658,125 @@ def test_a_str_subclass_equal_to_a_cached_str_gives_its_characters() -> None:
         assert verdict(result) == "encoded"
 
 
-def test_a_key_with_too_many_values_is_not_cached_any_more(fresh_caches: None) -> None:
-    limit = metrics_encoder._VALUES_PER_KEY
-    for start in (0, limit // 2, limit * 2):  # filling, crossing the limit, past it
-        points = [
-            number(attributes={"id": f"v{n}", "method": "GET", "n": n, "b": n % 2 == 0})
-            for n in range(start, start + limit)
-        ]
-        same_bytes(batch(metric(Gauge(points))))
-    tables = metrics_encoder._TABLES[metrics_encoder._NUMBER_TAG]
-    assert tables.keys["id"].room == 0 and tables.keys["n"].room == 0
-    cached = [pair for pair in tables.fields if pair[0] in ("id", "n")]
-    assert len(cached) == 2 * limit
-    assert tables.fields[("method", "GET")].endswith(b"GET")
-    assert tables.fields[("b", True)][1] is bool and tables.fields[("b", False)][1] is bool
+@pytest.mark.parametrize("kind", KINDS)
+def test_equal_values_of_other_types_in_one_metric_are_not_taken_for_one_another(
+    kind: str, attribute_path: None
+) -> None:
+    for repeat in (1, 5):  # each value once, and under one key in several points
+        for values in (EQUAL_VALUES, [1, True], [0, False, 0.0], [3, 3.0], ["x", b"x"]):
+            points = [POINT[kind](attributes={"k": v}) for v in values for _ in range(repeat)]
+            same_outcome(batch(metric(data_with(kind, points))))
+            points = [
+                POINT[kind](attributes={"k": v, "j": 1}) for _ in range(repeat) for v in values
+            ]
+            same_outcome(batch(metric(data_with(kind, points))))
 
 
-def test_long_values_are_encoded_but_not_cached(fresh_caches: None) -> None:
+def encoded_key_by_key(points: list[Any], tag: bytes = b"\x3a") -> bool:
+    return metrics_encoder._columns(tag, [point.attributes for point in points]) is not None
+
+
+COLUMNS = {
+    "str, repeating": lambda n: ("GET", "POST", "PUT")[n % 3],
+    "str, distinct, one length": lambda n: f"id-{n:06d}",
+    "str, distinct, lengths": lambda n: "x" * (n % 130),
+    "str, long": lambda n: "é" * (200 + n % 3),
+    "str, empty": lambda n: "",
+    "str, not ASCII": lambda n: f"ünïcødé-{n}-✓",
+    "int, repeating": lambda n: (200, 404, 500)[n % 3],
+    "int, small": lambda n: n % 128,
+    "int, one or two bytes": lambda n: n * 7 % 1000,
+    "int, two bytes": lambda n: 128 + n,
+    "int, large": lambda n: 1_000 + n * 2**40,
+    "int, negative": lambda n: -n,
+    "int, extremes": lambda n: (2**63 - 1, -(2**63), 0)[n % 3],
+    "bool": lambda n: n % 3 == 0,
+    "float": lambda n: (0.0, -0.0, 1.5, math.nan, math.inf)[n % 5],
+}
+
+
+@pytest.mark.parametrize("points", [1, 2, 17, 300])
+@pytest.mark.parametrize("kind", KINDS)
+def test_attributes_encoded_key_by_key(kind: str, points: int) -> None:
+    made = [
+        POINT[kind](attributes={name: value(n) for name, value in COLUMNS.items()})
+        for n in range(points)
+    ]
+    assert encoded_key_by_key(made)
+    same_bytes(batch(metric(data_with(kind, made))))
+    same_bytes(batch(metric(data_with(kind, made))))  # again, the keys' heads made
+
+
+def test_long_values_are_encoded(attribute_path: None) -> None:
     for size in (0, 100, 112, 113, 127, 128, 200, 16_384, 70_000):
         same_bytes(batch(metric(Gauge([number(attributes={"k": "é" * size, "x": "y" * size})]))))
-    fields = metrics_encoder._TABLES[metrics_encoder._NUMBER_TAG].fields.values()
-    assert fields and all(len(f) <= metrics_encoder._CACHEABLE_VALUE for f in fields)
+    points = [number(attributes={"k": "é" * size}) for size in (0, 60, 127, 128, 20_000)]
+    same_bytes(batch(metric(Gauge(points))))
 
 
-def values_of(kind: str, distinct: int, points: int, batch: int) -> Metric:
-    """A metric whose points have ``distinct`` attribute values out of every three never seen."""
-    made = []
-    for n in range(points):
-        values = [f"fresh-{batch}-{n}-{i}" if i < distinct else f"same-{i}" for i in range(3)]
-        made.append(POINT[kind](attributes=dict(zip("abc", values, strict=True))))
-    return metric(data_with(kind, made))
+DIFFERING = {
+    "keys in another order": [{"a": 1, "b": "x"}, {"b": "x", "a": 1}],
+    "a key missing": [{"a": 1, "b": "x"}, {"a": 1}],
+    "a key more": [{"a": 1}, {"a": 1, "b": "x"}],
+    "other keys": [{"a": 1}, {"b": 1}],
+    "no attributes": [{"a": 1}, {}],
+    "None": [{"a": 1}, None],
+    "int and bool": [{"a": 1}, {"a": True}],
+    "int and float": [{"a": 1}, {"a": 1.0}],
+    "float and int": [{"a": 1.0}, {"a": 1}],
+    "bool and int": [{"a": False}, {"a": 0}],
+    "str and int": [{"a": "1"}, {"a": 1}],
+    "int and str": [{"a": 1}, {"a": "1"}],
+    "int and int enum": [{"a": 3}, {"a": Level.HIGH}],
+    "tuples": [{"a": (1, 2)}, {"a": (1, 2)}],
+    "None values": [{"a": None}, {"a": None}],
+    "bytes values": [{"a": b"x"}, {"a": b"x"}],
+    "an int beyond int64": [{"a": 1}, {"a": 2**63}],
+    "an int below int64": [{"a": -1}, {"a": -(2**63) - 1}],
+    "a lone surrogate": [{"a": "x"}, {"a": "\udcff"}],
+    "a bounded map": [{"a": 1}, BoundedAttributes(attributes={"a": 1})],
+    "a key not str": [{1: "x"}, {1: "x"}],
+    "a long key": [{"k" * 200: "x"}, {"k" * 200: "x"}],
+}
 
 
+@pytest.mark.parametrize("repeat", [1, 20])
+@pytest.mark.parametrize("case", DIFFERING)
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_metric_whose_values_do_not_repeat_is_encoded_without_look_ups(
-    kind: str, fresh_caches: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(metrics_encoder, "_VALUES_PER_KEY", 4)
-    plain = mock.Mock(wraps=metrics_encoder._plain_attributes)
-    monkeypatch.setattr(metrics_encoder, "_plain_attributes", plain)
-    probe = metrics_encoder._PROBE
-    for distinct, look_ups in ((0, True), (1, True), (2, False), (3, False)):
-        same_bytes(batch(values_of(kind, distinct, 2 * probe, 1)))  # filling the caches, first
-        plain.reset_mock()
-        same_bytes(batch(values_of(kind, distinct, 2 * probe + 5, 2)))
-        assert plain.call_count == (0 if look_ups else probe + 5)
+def test_points_not_alike_are_encoded_point_by_point(kind: str, case: str, repeat: int) -> None:
+    made = [POINT[kind](attributes=attributes) for attributes in DIFFERING[case] * repeat]
+    assert not encoded_key_by_key(made)
+    same_outcome(batch(metric(data_with(kind, made))))
 
 
-def test_the_caches_are_dropped_when_full_and_filled_again(
-    fresh_caches: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(metrics_encoder, "_VALUES_LIMIT", 40)
-    for round_ in range(4):
-        points = [
-            number(attributes={f"k{i % 7}": f"v{i + round_}", "s": "x" * (i + round_)})
-            for i in range(30)
-        ]
-        same_bytes(batch(*(metric(data_of(kind, POINT[kind]())) for kind in KINDS)))
-        same_bytes(batch(metric(Gauge(points)), metric(sum_of(*points))))
-        assert metrics_encoder._cached[0] <= 40
-        tables = metrics_encoder._TABLES.values()
-        assert sum(len(t.fields) + len(t.keys) for t in tables) <= 40
-    assert any(tables.keys for tables in metrics_encoder._TABLES.values())
+def test_points_with_nothing_to_tell_apart_are_encoded_key_by_key() -> None:
+    for attributes in ({}, {"a": 1}, {"a": "x", "b": 2, "c": True, "d": 0.5}):
+        made = [number(attributes=dict(attributes)) for _ in range(3)]
+        assert encoded_key_by_key(made)
+        same_bytes(batch(metric(Gauge(made))))
+
+
+@upb_only
+def test_str_subclasses_among_str_values_give_their_characters() -> None:
+    for repeat in (1, 20):
+        for values in (["x", Shouting("x")], [Shouting("x"), "x"], [Shouting("y")] * 2):
+            made = [number(attributes={"k": v}) for v in values * repeat]
+            assert encoded_key_by_key(made)
+            assert verdict(same_outcome(batch(metric(Gauge(made))))) == "encoded"
+
+
+def test_the_caches_stay_bounded() -> None:
+    for offset in range(-3000, 3000, 1):  # bucket heads by offset and length
+        point = exponential_point(positive=Buckets(offset, [1] * (offset % 5 + 1)))
+        same_bytes(batch(metric(ExponentialHistogram([point], DELTA))))
+        assert len(metrics_encoder._BUCKET_HEADS) <= 4096
+    for size in (1, 2, 100, 255, 256, 257, 300, 1000):  # packers by count of values
+        point = histogram_point(bucket_counts=[1] * size, explicit_bounds=[1.0] * (size - 1))
+        same_bytes(batch(metric(Histogram([point], DELTA))))
+    assert max(metrics_encoder._HEADED_COUNTS) <= 256 and max(metrics_encoder._COUNTS) <= 256
+    assert max(metrics_encoder._BOUNDS) <= 256
+    same_bytes(batch(metric(Gauge([number(attributes={"k": "x" * 20_000})]))))
+    assert max(metrics_encoder._POINT_HEADS) < 0x4000
 
 
 # -- hostile values: the official encoder's bytes, exception or log lines, exactly -------------
@@ -990,6 +1075,46 @@ def test_numbers_protobuf_refuses_or_converts_go_as_in_the_official_encoder(
     same_outcome(batch(metric(data)))
 
 
+BUCKET_COUNTS = [
+    pytest.param([0], id="[0]"),
+    pytest.param([1], id="[1]"),
+    pytest.param([127], id="[127]"),
+    pytest.param([128], id="[128]"),
+    pytest.param([255], id="[255]"),
+    pytest.param([256], id="[256]"),
+    pytest.param([2**64 - 1], id="[2**64 - 1]"),
+    pytest.param([0] * 160, id="160 zeros"),
+    pytest.param([1, 0, 0, 0] * 40, id="160 sparse"),
+    pytest.param(list(range(128)), id="0 to 127"),
+    pytest.param(list(range(120, 140)), id="120 to 139"),
+    pytest.param([0, 300, 0], id="a count of two bytes"),
+    pytest.param([2**32] * 3, id="counts of five bytes"),
+    pytest.param((0, 1, 2), id="a tuple"),
+    pytest.param([Level.HIGH, 1], id="an int enum"),
+    pytest.param([Seven(3), 1], marks=upb_only, id="an int subclass"),
+    pytest.param([True, 0], id="True"),
+    pytest.param([0, 0, 0, False], id="False among zeros"),
+    pytest.param([1] * 100 + [True], id="True among ones"),
+    pytest.param([False], id="[False]"),
+    pytest.param([1, -1], id="a negative count"),
+    pytest.param([-1], id="[-1]"),
+    pytest.param([1, 2**64], id="a count beyond 64 bits"),
+    pytest.param([1.0], id="a float"),
+    pytest.param([None], id="None"),
+    pytest.param(["1"], id="a str"),
+]
+
+
+@pytest.mark.parametrize("counts", BUCKET_COUNTS)
+@pytest.mark.parametrize("side", ["positive", "negative"])
+def test_exponential_bucket_counts(side: str, counts: Any) -> None:
+    points = [
+        exponential_point(**{side: Buckets(offset, counts)})
+        for offset in (0, -3, 63, 64, 2**31 - 1, -(2**31))
+    ]
+    same_outcome(batch(metric(ExponentialHistogram(points, DELTA))))
+
+
 @pytest.mark.parametrize("value", [b"bytes", b"\xff", bytearray(b"b"), 5, None, "", "\udcff"])
 @pytest.mark.parametrize(
     "field", ["name", "description", "unit", "scope name", "scope version", "scope schema_url"]
@@ -1274,3 +1399,37 @@ def test_arbitrary_metrics_data_gets_the_official_outcome() -> None:
 @given(metrics_data(odd=False))
 def test_plain_metrics_data_is_encoded_here_to_the_official_bytes(data: MetricsData) -> None:
     same_bytes(data)
+
+
+COLUMN_VALUES = [
+    st.text(max_size=8),
+    st.sampled_from(["GET", "POST", "/v1/items", "été", ""]),
+    st.integers(-(2**63), 2**63 - 1),
+    st.integers(0, 2000),
+    st.booleans(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    plain_values,  # of several types
+    rarely(plain_values, odd_values),
+]
+
+
+@st.composite
+def alike_points(draw: st.DrawFn) -> tuple[str, list[Any]]:
+    """A metric's points with the same attribute keys in the same order, as the SDK makes
+    them: each key's values of one type (or a few, or odd ones, now and then)."""
+    kind = draw(st.sampled_from(KINDS))
+    keys = draw(st.lists(KEYS, max_size=4, unique=True))
+    columns = [draw(st.sampled_from(COLUMN_VALUES)) for _ in keys]
+    made = []
+    for _ in range(draw(st.integers(1, 30))):
+        attributes = {key: draw(values) for key, values in zip(keys, columns, strict=True)}
+        made.append(draw(points(kind, False)))
+        made[-1] = type(made[-1])(**{**vars(made[-1]), "attributes": attributes})
+    return kind, made
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(alike_points())
+def test_points_sharing_their_keys_get_the_official_outcome(alike: tuple[str, list[Any]]) -> None:
+    kind, made = alike
+    same_outcome(batch(metric(data_with(kind, made))))

@@ -4,9 +4,11 @@ as ``encode_metrics(data).SerializeToString()`` of the official encoder.
 The official encoder builds a protobuf object per data point, exemplar, attribute and value and
 copies each into its parent; for a few thousand points that is most of a metrics flush. Here each
 message is written as bytes, fields in field-number order with proto3's rules for defaults, with
-the span encoder's primitives (:mod:`.encoder`). Metric attribute values repeat (a route, a
-status code), so the whole field of a repeating pair is cached; where a metric's values mostly do
-not repeat, its points are encoded as the span encoder encodes attributes.
+the span encoder's primitives (:mod:`.encoder`). A metric's points nearly always share their
+attribute keys, so their attributes are encoded key by key across the points, a C-level ``map``
+at a time (``_columns``); each kind's usual point (exact ints, a float or int value, the SDK's
+exemplars) is written in a call or two of ``struct``; what varies little is written once (keys'
+heads, histogram bounds, packers by count of buckets).
 
 The official behaviour is kept exactly: data points of the four kinds it knows (anything else is
 logged as it logs it and left out), resources and scopes grouped by equality in its order (a
@@ -21,8 +23,8 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Callable
 from functools import partial
+from itertools import chain
 from operator import attrgetter, countOf
 from typing import Any
 
@@ -47,7 +49,6 @@ from .encoder import (
     _field,
     _HandOverError,
     _items,
-    _Key,
     _official_logger,
     _pair,
     _string,
@@ -76,6 +77,9 @@ _pack_gauge_double = struct.Struct("<BQBd").pack
 _pack_gauge_int = struct.Struct("<BQBq").pack
 _pack_histogram_head = struct.Struct("<BQBQBQBd").pack
 _pack_two_doubles = struct.Struct("<BdBd").pack
+_pack_times = struct.Struct("<BQBQ").pack
+_pack_time = struct.Struct("<BQ").pack
+_as_int = struct.Struct("<Bq").pack
 _UINT64_LIMIT = 2**64
 _INT32_MIN, _INT32_LIMIT = -(2**31), 2**31
 
@@ -185,47 +189,52 @@ def _packed_double(values: Any) -> bytes:
     return pack(*values)  # type: ignore[no-any-return]
 
 
-def _buckets(tag: bytes, buckets: Any, append: Any) -> None:
-    """Appends an exponential histogram's positive or negative buckets, set only when they have
-    counts, as the field's head and the packed counts."""
-    counts = buckets.bucket_counts
+_BUCKETS = attrgetter("offset", "bucket_counts")
+
+
+def _buckets(tag: int, buckets: Any) -> bytes:
+    """An exponential histogram's positive or negative buckets field, set only when they have
+    counts: the offset and the packed counts."""
+    offset, counts = _BUCKETS(buckets)
     if not counts:
-        return
+        return b""
     kind = type(counts)
     if kind is not list and kind is not tuple:
         raise _HandOverError
     size = len(counts)
-    if size == 1 and type(counts[0]) is int and 0 <= counts[0] < 0x80:  # no values: [0]
-        payload = _SMALL[counts[0]]
+    payload: bytes | bytearray
+    if size == 1:  # a histogram's negative buckets, often: [0]
+        count = counts[0]
+        if type(count) is not int:
+            raise _HandOverError
+        payload = _SMALL[count] if 0 <= count < 0x80 else b"\x80"
+    elif countOf(map(type, counts), int) != size:
+        raise _HandOverError  # upb refuses bools, which bytearray takes
     else:
-        if countOf(map(type, counts), int) != size:
-            raise _HandOverError  # upb refuses bools, which bytes takes
-        try:
-            payload = bytes(counts)  # each count below 0x80 is its own one-byte varint
-        except ValueError:  # a count beyond a byte
+        try:  # each count below 0x80 is its own one-byte varint (bytearray: faster than bytes)
+            payload = bytearray(counts)
+        except ValueError:  # a count beyond a byte, or negative
             payload = b"\x80"
-        if not payload.isascii():
-            for count in counts:
-                if not 0 <= count < _UINT64_LIMIT:
-                    raise _HandOverError
-            payload = b"".join([_varint(count) for count in counts])
-            size = len(payload)
-    offset = buckets.offset
+    if not payload.isascii():
+        for count in counts:
+            if not 0 <= count < _UINT64_LIMIT:
+                raise _HandOverError
+        payload = b"".join([_varint(count) for count in counts])
+        size = len(payload)
     head = _BUCKET_HEADS.get((tag, offset, size)) if type(offset) is int else None
     if head is None:
         head = _bucket_head(tag, offset, size)
-    append(head)
-    append(payload)
+    return head + payload
 
 
 # Heads of bucket fields (tag, length, offset field, counts tag and length) by tag, offset (an
 # exact int: True would find 1's) and length of the packed counts.
-_BUCKET_HEADS: dict[tuple[bytes, int, int], bytes] = {}
+_BUCKET_HEADS: dict[tuple[int, int, int], bytes] = {}
 
 
-def _bucket_head(tag: bytes, offset: Any, size: int) -> bytes:
+def _bucket_head(tag: int, offset: Any, size: int) -> bytes:
     head = _sint32(b"\x08", offset) + b"\x12" + _length(size)
-    head = tag + _length(len(head) + size) + head
+    head = _SMALL[tag] + _length(len(head) + size) + head
     if type(offset) is int:
         if len(_BUCKET_HEADS) >= 4096:
             _BUCKET_HEADS.clear()
@@ -233,158 +242,121 @@ def _bucket_head(tag: bytes, offset: Any, size: int) -> bytes:
     return head
 
 
-# -- data point attributes -----------------------------------------------------------------------
-# Metric attribute values repeat across a batch's series and points (a route, a method, a status
-# code), so the whole ``KeyValue`` field of a pair with an exact str, int or bool value is cached,
-# by the pair as the attribute dict gives it: one look-up. 1, True and 1.0 are equal as keys of a
-# dict: fields of str values (which nothing else equals) are cached as bytes, the others with
-# their value's type, checked. Up to _VALUES_PER_KEY values of a key are cached; after that (an
-# id, say) a look-up for that key finds nothing. A metric whose look-ups mostly find nothing has
-# the rest of its points encoded as the span encoder encodes attributes (``_plain_attributes``).
-_VALUES_PER_KEY = 256
-_VALUES_LIMIT = 16_384  # fields, keys and heads cached over all tables before all are dropped
-_CACHEABLE_VALUE = 128  # longer fields are not cached
-_PROBE = 2  # points of each metric encoded with look-ups before choosing
+# -- data point attributes and exemplars ---------------------------------------------------------
+# A metric's points nearly always have the same attribute keys, in the same order (a route, a
+# method, a status code), with values of one type per key. So their attributes are encoded key
+# by key across all the points (``_columns``): each step one C-level ``map`` over the points'
+# values (encoding them, finding the heads for their lengths), and one join per point; in
+# Python, each attribute of each point would take a dozen bytecodes. Anything else (keys
+# differing between points, containers other than ``dict``, values of other types or of mixed
+# types under one key, values the official encoder drops) takes the span encoder's way, point
+# by point.
+_ATTRIBUTES = attrgetter("attributes")
+_EXEMPLARS = attrgetter("exemplars")
+_ATTRIBUTES_AND_EXEMPLARS = attrgetter("attributes", "exemplars")
+# The varints of small non-negative ints (status codes and the like), by value.
+_VARINTS = [_varint(value) for value in range(1024)]
 
 
-class _Values:
-    """One key's heads (``_Key``) and how many more of its fields may be cached."""
-
-    __slots__ = ("entry", "room")
-
-    def __init__(self, entry: _Key) -> None:
-        self.entry = entry
-        self.room = _VALUES_PER_KEY
-
-
-class _Tables:
-    """For one attribute tag: cached fields by (key, value), and each key's ``_Values``."""
-
-    __slots__ = ("fields", "keys", "tag")
-
-    def __init__(self, tag: bytes) -> None:
-        self.tag = tag
-        self.fields: dict[Any, Any] = {}
-        self.keys: dict[Any, _Values] = {}
-
-    def key(self, key: Any) -> _Values | None:
-        """The ``_Values`` of ``key``, made; None where the span encoder has no ``_Key``."""
-        entry = _KEYS.tables[self.tag].get(key) or _KEYS.key(self.tag, key)
-        if entry is None:
-            return None
-        _count()
-        values = self.keys[key] = _Values(entry)
-        return values
-
-
-_TABLES = {tag: _Tables(tag) for tag in (_NUMBER_TAG, _HISTOGRAM_TAG, _EXPONENTIAL_TAG)}
-_cached = [0]  # fields, keys and heads cached over all tables
-
-
-def _count() -> None:
-    _cached[0] += 1
-    if _cached[0] > _VALUES_LIMIT:
-        for tables in _TABLES.values():
-            tables.fields.clear()
-            tables.keys.clear()
-        _cached[0] = 1
-
-
-def _text(entry: _Key, size: int) -> bytes:
-    """The head of a str value of ``size`` bytes, made, and counted here: a ``_Key`` held here
-    may outlive the span encoder's tables."""
-    _count()
-    return _KEYS.text(entry, size)
-
-
-def _point_attributes(tag: bytes, attributes: Any, dropped: list[Any], append: Any) -> int:
-    """Appends a data point's attributes as repeated ``KeyValue`` fields under ``tag``, as the
-    span encoder's ``_attributes`` does, with the fields of repeating values cached.
-
-    Returns twice the look-ups that found nothing (and cached nothing) less the attributes:
-    above 0 when looking up was mostly wasted."""
-    tables = _TABLES[tag]
-    fields, keys = tables.fields, tables.keys
-    items = attributes if type(attributes) is dict else _items(attributes)
-    wasted = 0
-    for item in items.items():
-        try:
-            field = fields.get(item)
-        except TypeError:  # an unhashable value: a list, say
-            field = None
-        if field is not None:
-            if field.__class__ is bytes:  # of an exact str: no value of another type is equal
-                append(field)
-                continue
-            if field[1] is type(item[1]):  # of an exact int or bool, and so is this value
-                append(field[0])
-                continue
-        key, value = item
-        values = keys.get(key)
-        if values is None:
-            values = tables.key(key)
-        if values is not None:
-            cache = field is None and values.room
-            kind = type(value)
-            if kind is str:
-                try:
-                    data = value.encode()
-                except UnicodeEncodeError:  # a lone surrogate: dropped, as officially
-                    pass
-                else:
-                    entry = values.entry
-                    head = entry.texts.get(len(data)) or _text(entry, len(data))
-                    if cache and len(head) + len(data) <= _CACHEABLE_VALUE:
-                        field = fields[item] = head + data
-                        append(field)
-                        values.room -= 1
-                        _count()
-                    else:
-                        append(head)
-                        append(data)
-                        wasted += 1
-                    continue
-            elif kind is int:
-                if _INT64_MIN <= value <= _INT64_MAX:
-                    data = _SMALL[value] if 0 <= value < 0x80 else _varint(value & _UINT64_MASK)
-                    field = values.entry.ints[len(data)] + data
-                    append(field)
-                    if cache:
-                        fields[item] = (field, int)
-                        values.room -= 1
-                        _count()
-                    else:
-                        wasted += 1
-                    continue
-            elif kind is bool:
-                field = values.entry.true if value else values.entry.false
-                append(field)
-                if cache:
-                    fields[item] = (field, bool)
-                    values.room -= 1
-                    _count()
-                else:
-                    wasted += 1
-                continue
-            elif kind is float:
-                append(values.entry.floats)
-                append(_pack_double(value))
-                wasted += 1
-                continue
-        encoded = _pair(tag, values.entry if values is not None else None, key, value, dropped)
-        if encoded is not None:  # None: dropped, as officially
-            append(encoded)
-        wasted += 1
-    return 2 * wasted - len(items)
-
-
-def _plain_attributes(tag: bytes, attributes: Any, dropped: list[Any], append: Any) -> None:
-    """The span encoder's ``_attributes``, for a metric whose values do not repeat: no look-ups
-    of whole fields, and the varint of a small int made without a call."""
+def _columns(tag: bytes, attributes: list[Any]) -> list[list[bytes]] | None:
+    """The points' attributes as ``KeyValue`` fields under ``tag``, encoded key by key: columns
+    of their fields, or of their heads and values, with an item for each point. None unless
+    every point has a ``dict`` of the same keys in the same order, and each key's values are
+    all ``str`` (or subclasses: str.encode takes their characters, as upb does), or all exact
+    ``int`` (within int64), ``bool`` or ``float``: nothing of them dropped, then."""
+    n = len(attributes)
+    if countOf(map(type, attributes), dict) != n:
+        return None
+    names = tuple(attributes[0])
+    if countOf(map(tuple, attributes), names) != n:
+        return None
+    if not names:
+        return []
     table = _KEYS.tables[tag]
-    items = attributes if type(attributes) is dict else _items(attributes)
-    for key, value in items.items():
-        entry = table.get(key) or _KEYS.key(tag, key)
+    parts: list[list[bytes]] = []  # the fields, or their heads and values, key by key
+    try:
+        for name, values in zip(
+            names, zip(*map(dict.values, attributes), strict=True), strict=True
+        ):
+            entry = table.get(name) or _KEYS.key(tag, name)
+            if entry is None:
+                return None
+            kind = type(values[0])
+            if kind is str or isinstance(values[0], str):
+                data = list(map(str.encode, values))  # (TypeError: not all str)
+                size = len(data[0])
+                if countOf(map(len, data), size) == n:  # one length (ids, say): one head
+                    parts.append([entry.texts.get(size) or _KEYS.text(entry, size)] * n)
+                else:
+                    sizes = list(map(len, data))
+                    heads: list[Any] = list(map(entry.texts.get, sizes))
+                    if not all(heads):  # lengths with no head made yet
+                        heads = [
+                            h or _KEYS.text(entry, size)
+                            for h, size in zip(heads, sizes, strict=True)
+                        ]
+                    parts.append(heads)
+                parts.append(data)
+            elif countOf(map(type, values), kind) != n:
+                return None  # mixed types (1, True and 1.0 are equal, but not encoded alike)
+            elif kind is int:
+                low, high = min(values), max(values)
+                if 0 <= low and high < len(_VARINTS):
+                    data = list(map(_VARINTS.__getitem__, values))
+                elif _INT64_MIN <= low and high <= _INT64_MAX:
+                    data = [_varint(value & _UINT64_MASK) for value in values]
+                else:
+                    return None  # out of range: dropped
+                if (0 <= low and high < 0x80) or (0x80 <= low and high < 0x4000):  # one length
+                    parts.append([entry.ints[len(data[0])]] * n)
+                else:
+                    parts.append(list(map(entry.ints.__getitem__, map(len, data))))
+                parts.append(data)
+            elif kind is bool:
+                parts.append(list(map((entry.false, entry.true).__getitem__, values)))
+            elif kind is float:
+                parts.append([entry.floats] * n)
+                parts.append(list(map(_pack_double, values)))
+            else:
+                return None
+    except (TypeError, UnicodeEncodeError):  # values of several types; a lone surrogate
+        return None
+    return parts
+
+
+def _point_fields(
+    tag: bytes, exemplar_tag: int, points: Any, dropped: list[Any]
+) -> tuple[list[list[bytes]], list[bytes]]:
+    """The points' attributes (columns of their ``KeyValue`` fields under ``tag``: see
+    ``_columns``) and each point's exemplars (their fields under ``exemplar_tag``, joined).
+    Dropped attributes are logged in the official order: of each point, its attributes', then
+    its exemplars'."""
+    columns = _columns(tag, list(map(_ATTRIBUTES, points)))
+    if columns is not None:  # nothing dropped: the exemplars' come in point order
+        return columns, _exemplars(exemplar_tag, map(_EXEMPLARS, points), dropped)
+    attribute_fields = []
+    exemplar_fields: list[bytes] = []
+    table = _KEYS.tables[tag]
+    for attributes, exemplars in map(_ATTRIBUTES_AND_EXEMPLARS, points):
+        if attributes:
+            items = attributes if type(attributes) is dict else _items(attributes)
+            attribute_fields.append(_plain_attributes(tag, table, items, dropped))
+        else:
+            attribute_fields.append(b"")
+        exemplar_fields += _exemplars(exemplar_tag, (exemplars,), dropped)
+    return [attribute_fields], exemplar_fields
+
+
+def _plain_attributes(tag: bytes, table: Any, items: Any, dropped: list[Any]) -> bytes:
+    """A point's attributes as the span encoder's ``_attributes`` encodes them, with the small
+    ints of status codes and the like written without a call."""
+    parts: list[bytes] = []
+    append = parts.append
+    for name, value in items.items():
+        try:  # (subscripts, not get(): no method calls)
+            entry = table[name]
+        except KeyError:
+            entry = _KEYS.key(tag, name)
         if entry is not None:
             kind = type(value)
             if kind is str:
@@ -393,17 +365,20 @@ def _plain_attributes(tag: bytes, attributes: Any, dropped: list[Any], append: A
                 except UnicodeEncodeError:  # a lone surrogate: dropped, as officially
                     pass
                 else:
-                    append(entry.texts.get(len(data)) or _KEYS.text(entry, len(data)))
+                    try:
+                        append(entry.texts[len(data)])
+                    except KeyError:
+                        append(_KEYS.text(entry, len(data)))
                     append(data)
                     continue
             elif kind is int:
+                if 0 <= value < 0x80:
+                    append(entry.ints[1])
+                    append(_SMALL[value])
+                    continue
                 if 0 <= value < 0x4000:
-                    if value < 0x80:
-                        append(entry.ints[1])
-                        append(_SMALL[value])
-                    else:
-                        append(entry.ints[2])
-                        append(bytes(((value & 0x7F) | 0x80, value >> 7)))
+                    append(entry.ints[2])
+                    append(bytes(((value & 0x7F) | 0x80, value >> 7)))
                     continue
                 if _INT64_MIN <= value <= _INT64_MAX:
                     data = _varint(value & _UINT64_MASK)
@@ -417,26 +392,10 @@ def _plain_attributes(tag: bytes, attributes: Any, dropped: list[Any], append: A
                 append(entry.floats)
                 append(_pack_double(value))
                 continue
-        encoded = _pair(tag, entry, key, value, dropped)
+        encoded = _pair(tag, entry, name, value, dropped)
         if encoded is not None:  # None: dropped, as officially
             append(encoded)
-
-
-# How a points loop encodes attributes: with look-ups and a score, or as the span encoder does.
-_AttributesInto = Callable[[bytes, Any, list[Any], Any], int | None]
-
-
-def _points(loop: Any, points: Any, dropped: list[Any]) -> list[bytes]:
-    """The ``data_points`` fields of ``points`` by ``loop``: the first _PROBE with look-ups,
-    the others with look-ups only if those found something mostly."""
-    out: list[bytes] = []
-    if len(points) <= _PROBE:
-        loop(points, _point_attributes, dropped, out.append)
-    else:
-        score = loop(points[:_PROBE], _point_attributes, dropped, out.append)
-        rest = _point_attributes if score <= 0 else _plain_attributes
-        loop(points[_PROBE:], rest, dropped, out.append)
-    return out
+    return b"".join(parts)
 
 
 # The tag and length of a data point field, by length: filled as lengths come, up to 16 KiB.
@@ -452,124 +411,176 @@ def _point_head(size: int) -> bytes:
 
 # -- exemplars -----------------------------------------------------------------------------------
 _EXEMPLAR = attrgetter("filtered_attributes", "value", "time_unix_nano", "span_id", "trace_id")
+# An SDK exemplar (no filtered attributes, a time, a span and a trace id) in one call: the
+# field's tag and length (46 either way), the time, the value, the ids (big-endian, as
+# officially); as_double (field 3) comes before the ids, as_int (6) after them.
+_pack_exemplar_double = struct.Struct("<BBBQBdBB8sBB16s").pack
+_pack_exemplar_int = struct.Struct("<BBBQBB8sBB16sBq").pack
 
 
-def _exemplars(tag: bytes, exemplars: Any, dropped: list[Any], append: Any) -> None:
-    """Appends each exemplar as a field under ``tag``."""
-    for exemplar in _sequence(exemplars):
-        filtered, value, time, span_id, trace_id = _EXEMPLAR(exemplar)
-        parts = [_fixed64(b"\x11", time)]
-        kind = type(value)
-        if kind is float:
-            parts.append(b"\x19" + _pack_double(value))
-            as_int = b""
-        elif kind is int:
-            as_int = b"\x31" + _pack_sfixed64(value)
-        else:
-            raise _HandOverError
-        if span_id is not None and trace_id is not None:
-            if type(span_id) is not int or type(trace_id) is not int:
-                raise _HandOverError
-            parts.append(b"\x22\x08" + span_id.to_bytes(8, "big"))
-            parts.append(b"\x2a\x10" + trace_id.to_bytes(16, "big"))
-        parts.append(as_int)
-        if filtered:
-            _attributes(_NUMBER_TAG, filtered, dropped, parts.append)
-        append(_field(tag, b"".join(parts)))
+def _exemplars(tag: int, points_exemplars: Any, dropped: list[Any]) -> list[bytes]:
+    """The exemplars of each point (an iterable of their lists), as fields under ``tag``,
+    joined. A point has one exemplar or none, as the SDK's reservoirs mostly keep them: that one
+    is written here in a call if it is the SDK's usual (no filtered attributes, a time, a span
+    and a trace id), everything else by ``_exemplar``."""
+    out: list[bytes] = []
+    append = out.append
+    for exemplars in points_exemplars:
+        kind = type(exemplars)
+        if kind is list and len(exemplars) == 1:
+            filtered, value, time, span_id, trace_id = _EXEMPLAR(exemplars[0])
+            if (
+                not filtered
+                and type(time) is int
+                and time
+                and type(span_id) is int
+                and type(trace_id) is int
+            ):  # (ids out of range raise here: the batch is handed over)
+                if type(value) is float:
+                    append(
+                        _pack_exemplar_double(
+                            tag,
+                            46,
+                            0x11,
+                            time,
+                            0x19,
+                            value,
+                            0x22,
+                            8,
+                            span_id.to_bytes(8, "big"),
+                            0x2A,
+                            0x10,
+                            trace_id.to_bytes(16, "big"),
+                        )
+                    )
+                    continue
+                if type(value) is int:
+                    append(
+                        _pack_exemplar_int(
+                            tag,
+                            46,
+                            0x11,
+                            time,
+                            0x22,
+                            8,
+                            span_id.to_bytes(8, "big"),
+                            0x2A,
+                            0x10,
+                            trace_id.to_bytes(16, "big"),
+                            0x31,
+                            value,
+                        )
+                    )
+                    continue
+            append(_exemplar(tag, exemplars[0], dropped))
+        elif kind is not list and kind is not tuple:
+            raise _HandOverError  # as _sequence, without the call
+        elif not exemplars:
+            append(b"")
+        else:  # several (or in a tuple): each as if alone
+            append(b"".join(_exemplars(tag, [[exemplar] for exemplar in exemplars], dropped)))
+    return out
 
 
-# -- data points ---------------------------------------------------------------------------------
-_SUM_POINT = attrgetter(
-    "attributes", "start_time_unix_nano", "time_unix_nano", "value", "exemplars"
-)
-_GAUGE_POINT = attrgetter("attributes", "time_unix_nano", "value", "exemplars")
-
-
-def _number(
-    times: bytes,
-    attributes: Any,
-    value: Any,
-    exemplars: Any,
-    into: _AttributesInto,
-    dropped: list[Any],
-) -> tuple[bytes, int]:
-    """A NumberDataPoint the general way, and its attributes' score: after ``times``, the
-    value, exemplars and attributes; these before exemplars, as officially (so are dropped ones
-    logged)."""
-    attribute_parts: list[bytes] = []
-    score = into(_NUMBER_TAG, attributes, dropped, attribute_parts.append) if attributes else 0
-    parts = [times]
+def _exemplar(tag: int, exemplar: Any, dropped: list[Any]) -> bytes:
+    """One exemplar field, the general way."""
+    filtered, value, time, span_id, trace_id = _EXEMPLAR(exemplar)
+    parts = [_fixed64(b"\x11", time)]
     kind = type(value)
     if kind is float:
-        parts.append(b"\x21" + _pack_double(value))
+        parts.append(b"\x19" + _pack_double(value))
         as_int = b""
     elif kind is int:
         as_int = b"\x31" + _pack_sfixed64(value)
     else:
-        raise _HandOverError  # bool, int subclasses, None, ...: as upb makes of them
-    _exemplars(b"\x2a", exemplars, dropped, parts.append)
+        raise _HandOverError
+    if span_id is not None and trace_id is not None:
+        if type(span_id) is not int or type(trace_id) is not int:
+            raise _HandOverError
+        parts.append(b"\x22\x08" + span_id.to_bytes(8, "big"))
+        parts.append(b"\x2a\x10" + trace_id.to_bytes(16, "big"))
     parts.append(as_int)
-    parts.extend(attribute_parts)
-    return b"".join(parts), score or 0
+    if filtered:
+        _attributes(_NUMBER_TAG, filtered, dropped, parts.append)
+    return _field(_SMALL[tag], b"".join(parts))
 
 
-def _sum_loop(points: Any, into: _AttributesInto, dropped: list[Any], append: Any) -> int:
-    score = 0
-    for point in points:
-        attributes, start, time, value, exemplars = _SUM_POINT(point)
-        if type(exemplars) is list and not exemplars and start and time:
-            if type(start) is not int or type(time) is not int:
-                raise _HandOverError
+# -- data points ---------------------------------------------------------------------------------
+# A metric's points are written in columns: its fields before the attributes and those after
+# them, a bytes object for each point (each kind's function below: the usual point, exact ints
+# and a float or int value, in a call or two of struct; anything else the general way), with
+# the attributes' columns between them. Each point's items are joined once (``_joined``).
+_SUM_POINT = attrgetter("start_time_unix_nano", "time_unix_nano", "value")
+_GAUGE_POINT = attrgetter("time_unix_nano", "value")
+
+
+def _joined(columns: Any, out: list[bytes]) -> None:
+    """Appends a ``data_points`` field for each point, its items in ``columns`` (a zip of the
+    columns) joined, after its tag and length."""
+    contents = list(map(b"".join, columns))
+    heads: list[Any] = list(map(_POINT_HEADS.get, map(len, contents)))
+    if not all(heads):  # lengths with no head made yet
+        heads = [
+            head or _point_head(len(content)) for head, content in zip(heads, contents, strict=True)
+        ]
+    out += chain.from_iterable(zip(heads, contents, strict=True))
+
+
+def _number(times: bytes, value: Any, exemplars: bytes) -> bytes:
+    """A NumberDataPoint's fields after ``times`` up to its attributes, the general way."""
+    kind = type(value)
+    if kind is float:
+        return times + b"\x21" + _pack_double(value) + exemplars
+    if kind is int:
+        return times + exemplars + _as_int(0x31, value)
+    raise _HandOverError  # bool, int subclasses, None, ...: as upb makes of them
+
+
+def _sum_fields(points: Any, exemplars: list[bytes]) -> list[bytes]:
+    """Sum points' fields before their attributes."""
+    out: list[bytes] = []
+    append = out.append
+    for point, exemplar_field in zip(points, exemplars, strict=True):
+        start, time, value = _SUM_POINT(point)
+        if start and time and type(start) is int and type(time) is int:
             kind = type(value)
             if kind is float:
-                parts = [_pack_sum_double(0x11, start, 0x19, time, 0x21, value)]
-            elif kind is int:
-                parts = [_pack_sum_int(0x11, start, 0x19, time, 0x31, value)]
-            else:
+                append(_pack_sum_double(0x11, start, 0x19, time, 0x21, value) + exemplar_field)
+            elif kind is not int:
                 raise _HandOverError
-            if attributes:
-                score += into(_NUMBER_TAG, attributes, dropped, parts.append) or 0
-            encoded = b"".join(parts)
+            elif exemplar_field:  # as_int (field 6) after the exemplars (5)
+                append(_pack_times(0x11, start, 0x19, time) + exemplar_field + _as_int(0x31, value))
+            else:
+                append(_pack_sum_int(0x11, start, 0x19, time, 0x31, value))
         else:
             times = _fixed64(b"\x11", start) + _fixed64(b"\x19", time)
-            encoded, points_score = _number(times, attributes, value, exemplars, into, dropped)
-            score += points_score
-        size = len(encoded)
-        append(_POINT_HEADS.get(size) or _point_head(size))
-        append(encoded)
-    return score
+            append(_number(times, value, exemplar_field))
+    return out
 
 
-def _gauge_loop(points: Any, into: _AttributesInto, dropped: list[Any], append: Any) -> int:
-    """Gauge points: the official encoder leaves their start time out."""
-    score = 0
-    for point in points:
-        attributes, time, value, exemplars = _GAUGE_POINT(point)
-        if type(exemplars) is list and not exemplars and time:
-            if type(time) is not int:
-                raise _HandOverError
+def _gauge_fields(points: Any, exemplars: list[bytes]) -> list[bytes]:
+    """Gauge points' fields before their attributes: the official encoder leaves their start
+    time out."""
+    out: list[bytes] = []
+    append = out.append
+    for point, exemplar_field in zip(points, exemplars, strict=True):
+        time, value = _GAUGE_POINT(point)
+        if time and type(time) is int:
             kind = type(value)
             if kind is float:
-                parts = [_pack_gauge_double(0x19, time, 0x21, value)]
-            elif kind is int:
-                parts = [_pack_gauge_int(0x19, time, 0x31, value)]
-            else:
+                append(_pack_gauge_double(0x19, time, 0x21, value) + exemplar_field)
+            elif kind is not int:
                 raise _HandOverError
-            if attributes:
-                score += into(_NUMBER_TAG, attributes, dropped, parts.append) or 0
-            encoded = b"".join(parts)
+            elif exemplar_field:
+                append(_pack_time(0x19, time) + exemplar_field + _as_int(0x31, value))
+            else:
+                append(_pack_gauge_int(0x19, time, 0x31, value))
         else:
-            times = _fixed64(b"\x19", time)
-            encoded, points_score = _number(times, attributes, value, exemplars, into, dropped)
-            score += points_score
-        size = len(encoded)
-        append(_POINT_HEADS.get(size) or _point_head(size))
-        append(encoded)
-    return score
+            append(_number(_fixed64(b"\x19", time), value, exemplar_field))
+    return out
 
 
 _HISTOGRAM_POINT = attrgetter(
-    "attributes",
     "start_time_unix_nano",
     "time_unix_nano",
     "count",
@@ -578,7 +589,6 @@ _HISTOGRAM_POINT = attrgetter(
     "explicit_bounds",
     "min",
     "max",
-    "exemplars",
 )
 
 
@@ -595,24 +605,22 @@ def _head(start: Any, time: Any, count: Any, total: Any) -> bytes:
     )
 
 
-def _histogram_loop(points: Any, into: _AttributesInto, dropped: list[Any], append: Any) -> int:
-    """Explicit bucket histogram points: no flags, as officially."""
-    score = 0
+def _min_max(tag: int, minimum: Any, maximum: Any) -> bytes:
+    """A histogram point's min and max fields (``tag`` and the next), each written when set."""
+    if minimum is not None and maximum is not None:
+        return _pack_two_doubles(tag, minimum, tag + 8, maximum)
+    return _double(_SMALL[tag], minimum) + _double(_SMALL[tag + 8], maximum)
+
+
+def _histogram_fields(points: Any, exemplars: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """Explicit bucket histogram points' fields before their attributes and after them (min and
+    max); no flags, as officially."""
+    before: list[bytes] = []
+    after: list[bytes] = []
     last_bounds: Any = None  # points of one histogram share their bounds: encoded once
     encoded_bounds = b""
-    for point in points:
-        (
-            attributes,
-            start,
-            time,
-            count,
-            total,
-            counts,
-            bounds,
-            minimum,
-            maximum,
-            exemplars,
-        ) = _HISTOGRAM_POINT(point)
+    for point, exemplar_field in zip(points, exemplars, strict=True):
+        start, time, count, total, counts, bounds, minimum, maximum = _HISTOGRAM_POINT(point)
         if bounds is not last_bounds or last_bounds is None:
             encoded_bounds = _packed_double(bounds)
             last_bounds = bounds
@@ -632,34 +640,19 @@ def _histogram_loop(points: Any, into: _AttributesInto, dropped: list[Any], appe
             and type(count) is int
         ):  # the four fields and the counts in one call
             pack, head = _HEADED_COUNTS.get(n) or _headed_counts(n)
-            parts = [pack(0x11, start, 0x19, time, 0x21, count, 0x29, total, head, *counts)]
+            encoded = pack(0x11, start, 0x19, time, 0x21, count, 0x29, total, head, *counts)
         else:
-            parts = [
-                _head(start, time, count, total),
-                (_COUNTS.get(n) or _counts_packer(n))(*counts),
-            ]
-        parts.append(encoded_bounds)
-        if exemplars or type(exemplars) is not list:
-            attribute_parts: list[bytes] = []
-            if attributes:  # dropped ones logged before those of exemplars, as officially
-                score += into(_HISTOGRAM_TAG, attributes, dropped, attribute_parts.append) or 0
-            _exemplars(b"\x42", exemplars, dropped, parts.append)
-            parts.extend(attribute_parts)
-        elif attributes:
-            score += into(_HISTOGRAM_TAG, attributes, dropped, parts.append) or 0
+            encoded = _head(start, time, count, total)
+            encoded += (_COUNTS.get(n) or _counts_packer(n))(*counts)
+        before.append(encoded + encoded_bounds + exemplar_field)
         if minimum is not None and maximum is not None:
-            parts.append(_pack_two_doubles(0x59, minimum, 0x61, maximum))
+            after.append(_pack_two_doubles(0x59, minimum, 0x61, maximum))
         else:
-            parts.append(_double(b"\x59", minimum) + _double(b"\x61", maximum))
-        encoded = b"".join(parts)
-        size = len(encoded)
-        append(_POINT_HEADS.get(size) or _point_head(size))
-        append(encoded)
-    return score
+            after.append(_min_max(0x59, minimum, maximum))
+    return before, after
 
 
 _EXPONENTIAL_POINT = attrgetter(
-    "attributes",
     "start_time_unix_nano",
     "time_unix_nano",
     "count",
@@ -671,18 +664,18 @@ _EXPONENTIAL_POINT = attrgetter(
     "flags",
     "min",
     "max",
-    "exemplars",
 )
-# Scale fields of small scales, by scale (an exact int: True would find 1's).
-_SCALES = {scale: b"\x30" + _SMALL[(scale << 1) ^ (scale >> 31)] for scale in range(-0x40, 0x40)}
+# Scale fields by scale, for the usual ones (an exact int: True would find 1's); 0 is left out.
+_SCALES = {scale: _sint32(b"\x30", scale) for scale in range(-0x40, 0x40)}
 
 
-def _exponential_loop(points: Any, into: _AttributesInto, dropped: list[Any], append: Any) -> int:
-    """Exponential histogram points: attributes first (field 1), no zero threshold."""
-    score = 0
-    for point in points:
+def _exponential_fields(points: Any, exemplars: list[bytes]) -> list[bytes]:
+    """Exponential histogram points' fields after their attributes (field 1); no zero
+    threshold, as officially."""
+    out: list[bytes] = []
+    append = out.append
+    for point, exemplar_field in zip(points, exemplars, strict=True):
         (
-            attributes,
             start,
             time,
             count,
@@ -694,33 +687,44 @@ def _exponential_loop(points: Any, into: _AttributesInto, dropped: list[Any], ap
             flags,
             minimum,
             maximum,
-            exemplars,
         ) = _EXPONENTIAL_POINT(point)
-        parts: list[bytes] = []
-        if attributes:
-            score += into(_EXPONENTIAL_TAG, attributes, dropped, parts.append) or 0
-        parts.append(_head(start, time, count, total))
-        if scale and type(scale) is int and -0x40 <= scale < 0x40:
-            parts.append(_SCALES[scale])
-        elif scale or type(scale) is not int:
-            parts.append(_sint32(b"\x30", scale))
-        if zero_count or type(zero_count) is not int:
-            parts.append(_fixed64(b"\x39", zero_count))
-        _buckets(b"\x42", positive, parts.append)
-        _buckets(b"\x4a", negative, parts.append)
-        if flags or type(flags) is not int:
-            parts.append(_uint32(b"\x50", flags))
-        if exemplars or type(exemplars) is not list:
-            _exemplars(b"\x5a", exemplars, dropped, parts.append)
-        if minimum is not None and maximum is not None:
-            parts.append(_pack_two_doubles(0x61, minimum, 0x69, maximum))
+        if (
+            start
+            and time
+            and count
+            and total is not None
+            and type(start) is int
+            and type(time) is int
+            and type(count) is int
+        ):
+            head = _pack_histogram_head(0x11, start, 0x19, time, 0x21, count, 0x29, total)
         else:
-            parts.append(_double(b"\x61", minimum) + _double(b"\x69", maximum))
-        encoded = b"".join(parts)
-        size = len(encoded)
-        append(_POINT_HEADS.get(size) or _point_head(size))
-        append(encoded)
-    return score
+            head = _head(start, time, count, total)
+        if type(scale) is int and -0x40 <= scale < 0x40:
+            scale_field = _SCALES[scale]
+        else:
+            scale_field = _sint32(b"\x30", scale)
+        if minimum is not None and maximum is not None:
+            tail = _pack_two_doubles(0x61, minimum, 0x69, maximum)
+        else:
+            tail = _min_max(0x61, minimum, maximum)
+        append(
+            b"".join(
+                (
+                    head,
+                    scale_field,
+                    _fixed64(b"\x39", zero_count)
+                    if zero_count or type(zero_count) is not int
+                    else b"",
+                    _buckets(0x42, positive),
+                    _buckets(0x4A, negative),
+                    _uint32(b"\x50", flags) if flags or type(flags) is not int else b"",
+                    exemplar_field,
+                    tail,
+                )
+            )
+        )
+    return out
 
 
 # -- metrics -------------------------------------------------------------------------------------
@@ -778,18 +782,24 @@ def _metric(metric: Any, dropped: list[Any], out: list[bytes]) -> int:
         field = b"\x12" + _length(len(head)) + head
         out.append(field)
         return len(field)
-    if kind == 2:
-        encoded = _points(_sum_loop, points, dropped)
-        trailer = _temporality(data.aggregation_temporality) + _monotonic(data.is_monotonic)
-        tag = b"\x3a"
-    elif kind == 0:
-        encoded = _points(_gauge_loop, points, dropped)
-        trailer, tag = b"", b"\x2a"
+    encoded: list[bytes] = []
+    if kind == 0 or kind == 2:  # a Gauge or a Sum
+        attributes, exemplars = _point_fields(_NUMBER_TAG, 0x2A, points, dropped)
+        before = _gauge_fields(points, exemplars) if kind == 0 else _sum_fields(points, exemplars)
+        _joined(zip(before, *attributes, strict=True), encoded)
+        if kind == 0:
+            trailer, tag = b"", b"\x2a"
+        else:
+            trailer = _temporality(data.aggregation_temporality) + _monotonic(data.is_monotonic)
+            tag = b"\x3a"
     elif kind == 1:
-        encoded = _points(_histogram_loop, points, dropped)
+        attributes, exemplars = _point_fields(_HISTOGRAM_TAG, 0x42, points, dropped)
+        before, after = _histogram_fields(points, exemplars)
+        _joined(zip(before, *attributes, after, strict=True), encoded)
         trailer, tag = _temporality(data.aggregation_temporality), b"\x4a"
     else:
-        encoded = _points(_exponential_loop, points, dropped)
+        attributes, exemplars = _point_fields(_EXPONENTIAL_TAG, 0x5A, points, dropped)
+        _joined(zip(*attributes, _exponential_fields(points, exemplars), strict=True), encoded)
         trailer, tag = _temporality(data.aggregation_temporality), b"\x52"
     size = sum(map(len, encoded)) + len(trailer)  # of the data field's content
     head += tag + _length(size)  # the metric's content up to its points
