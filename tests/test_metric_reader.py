@@ -314,8 +314,10 @@ def test_sigterm_during_an_exit_shutdown_waits_for_its_export(
     exporter.script = ["slow"]
     closing = threading.Thread(target=meters[0].shutdown)  # as the SDK's exit handler does
     closing.start()
-    while not exporter.calls:
+    waited = time.monotonic() + 5
+    while not exporter.calls and time.monotonic() < waited:
         time.sleep(0.005)
+    assert exporter.calls, "the shutdown's export never started"
     started = time.monotonic()
     assert HUB.publish(ExportDue(ExportReason.SHUTDOWN, time.monotonic() + 2)) is True
     assert time.monotonic() - started > 0.1, "SIGTERM waited for the export in progress"
