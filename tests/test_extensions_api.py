@@ -108,6 +108,9 @@ def test_next_event_delivers_invoke_with_deadline_request_id_and_tracing(
     threading.Thread(target=runtime, daemon=True).start()
     result = emulator.invoke({"x": 1}, trace_header="Root=1-5759e988-bd862e3fe1be46a994272793")
     assert result.status == "ok" and result.payload == {"ok": True}
+    # The response leaves before the extension is done: the invocation ends when it calls next
+    # again, which it does only after it has kept the INVOKE.
+    assert emulator.wait_idle(10)
     assert events and events[0]["eventType"] == "INVOKE"
     assert events[0]["requestId"] == result.request_id
     assert events[0]["deadlineMs"] > 0 and events[0]["invokedFunctionArn"].endswith(":fn")
