@@ -121,6 +121,8 @@ def _lambda_metric_readers() -> Iterator[None]:
         yield
         return
 
+    takes_args_map = _accepts(original, "exporter_args_map")
+
     def init_metrics(exporters_or_readers: dict[str, type], *args: Any, **kwargs: Any) -> Any:
         args_map = dict(kwargs.get("exporter_args_map") or {})
         swapped: dict[str, type] = {}
@@ -130,7 +132,8 @@ def _lambda_metric_readers() -> Iterator[None]:
                 args_map[reader] = args_map.get(cls, {})
                 cls = reader
             swapped[name] = cls
-        kwargs["exporter_args_map"] = args_map
+        if takes_args_map:  # OpenTelemetry 1.37 and newer
+            kwargs["exporter_args_map"] = args_map
         return original(swapped, *args, **kwargs)
 
     _configuration._init_metrics = init_metrics
@@ -138,6 +141,35 @@ def _lambda_metric_readers() -> Iterator[None]:
         yield
     finally:
         _configuration._init_metrics = original
+
+
+def _accepts(function: Any, name: str) -> bool:
+    """Whether ``function`` takes a keyword argument ``name`` (the SDK's grew over releases)."""
+    import inspect
+
+    try:
+        return name in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def _batch_processors_replaced(args_map: Any) -> Iterator[None]:
+    """While the SDK configures: before OpenTelemetry 1.40 it has no hook for the exporting
+    processors, and builds a ``BatchSpanProcessor`` / ``BatchLogRecordProcessor`` by those names
+    in its configuration module: there they name ours."""
+    replacements = {
+        "BatchSpanProcessor": functools.partial(_lambda_processor, args_map),
+        "BatchLogRecordProcessor": functools.partial(_lambda_log_processor, args_map),
+    }
+    saved = {name: getattr(_configuration, name) for name in replacements}
+    for name, replacement in replacements.items():
+        setattr(_configuration, name, replacement)
+    try:
+        yield
+    finally:
+        for name, original in saved.items():
+            setattr(_configuration, name, original)
 
 
 def _grpc_installed() -> bool:
@@ -179,11 +211,16 @@ class LambdaConfigurator(_OTelSDKConfigurator):
 
     def _configure(self, **kwargs: Any) -> None:
         args_map = kwargs.get("exporter_args_map") or {}
-        kwargs.setdefault("export_span_processor", functools.partial(_lambda_processor, args_map))
-        kwargs.setdefault(
-            "export_log_record_processor", functools.partial(_lambda_log_processor, args_map)
-        )
+        hooks = _accepts(_configuration._initialize_components, "export_span_processor")
+        if hooks:  # OpenTelemetry 1.40 and newer
+            kwargs.setdefault(
+                "export_span_processor", functools.partial(_lambda_processor, args_map)
+            )
+            kwargs.setdefault(
+                "export_log_record_processor", functools.partial(_lambda_log_processor, args_map)
+            )
         resource = {**_resource_defaults(), **(kwargs.get("resource_attributes") or {})}
         kwargs["resource_attributes"] = resource
-        with _swap_lock, _lambda_metric_readers(), _otlp_means_http():
+        replaced = contextlib.nullcontext() if hooks else _batch_processors_replaced(args_map)
+        with _swap_lock, _lambda_metric_readers(), _otlp_means_http(), replaced:
             super()._configure(**kwargs)  # type: ignore[no-untyped-call]

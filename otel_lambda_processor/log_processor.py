@@ -24,17 +24,22 @@ if TYPE_CHECKING:
 def _log_successes() -> tuple[object, ...]:
     from opentelemetry.sdk._logs import export
 
-    values: list[object] = [export.LogRecordExportResult.SUCCESS]
-    deprecated = getattr(export, "LogExportResult", None)  # still returned by some exporters
-    if deprecated is not None:
-        values.append(deprecated.SUCCESS)
+    values: list[object] = []
+    # LogExportResult: the name before OpenTelemetry 1.39, still returned by some exporters.
+    for name in ("LogRecordExportResult", "LogExportResult"):
+        result = getattr(export, name, None)
+        if result is not None:
+            values.append(result.SUCCESS)
     return tuple(values)
 
 
 def readable(records: Sequence[Any]) -> list[Any]:
     """``ReadableLogRecord`` objects for the records the SDK emitted (as its batch processor
     builds them; records that are readable already are kept)."""
-    from opentelemetry.sdk._logs import ReadableLogRecord, ReadWriteLogRecord
+    try:
+        from opentelemetry.sdk._logs import ReadableLogRecord, ReadWriteLogRecord
+    except ImportError:  # before OpenTelemetry 1.39: the SDK emits ``LogData``, exported as is
+        return list(records)
     from opentelemetry.sdk.resources import Resource
 
     out: list[Any] = []
@@ -137,6 +142,14 @@ class LambdaLogRecordProcessor(BufferedPipeline, LogRecordProcessor):
         """Buffer a record: two C calls, no lock, no copy (the instance carries a closure that
         does this; this method is the reference for calls on the class)."""
         self._hot_path(log_record)
+
+    def emit(self, log_record: ReadWriteLogRecord) -> None:
+        """``on_emit`` under the name OpenTelemetry 1.34 calls."""
+        self._hot_path(log_record)
+
+    def _set_hot_path(self, function: Callable[[Any], None]) -> None:
+        super()._set_hot_path(function)
+        self.emit = function  # type: ignore[method-assign,assignment]
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Export everything buffered now; ``True`` only if all of it was exported in time.

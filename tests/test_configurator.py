@@ -14,6 +14,8 @@ import pytest
 
 from otel_lambda_processor.testing import OTLPReceiver
 
+from .otel_releases import LEAN_EXPORT
+
 SCRIPT = textwrap.dedent(
     """
     from opentelemetry import trace
@@ -73,7 +75,8 @@ def test_opentelemetry_instrument_uses_the_lambda_span_processor(
     )
     assert result.returncode == 0, result.stderr
     assert "processors: ['LambdaSpanProcessor']" in result.stdout, result.stdout + result.stderr
-    assert "exporter: otel_lambda_processor.otlp.exporter True" in result.stdout
+    lean = "True" if LEAN_EXPORT else "False"  # before 1.45 ours hands over to the official one
+    assert f"exporter: otel_lambda_processor.otlp.exporter {lean}" in result.stdout
     assert "sampler: TraceIdRatioBased" in result.stdout, "OTEL_TRACES_SAMPLER still applies"
     assert f"service: {service_name or 'orders'}" in result.stdout
     assert f"memory: {128 * 1024 * 1024}" in result.stdout

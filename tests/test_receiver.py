@@ -17,11 +17,7 @@ from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExp
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.metrics import Observation
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import (
-    BatchLogRecordProcessor,
-    LogRecordExportResult,
-    SimpleLogRecordProcessor,
-)
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -42,6 +38,8 @@ from otel_lambda_processor.testing import (
     ReceivedMetricPoint,
 )
 from otel_lambda_processor.testing.receiver import LOGS_PATH, METRICS_PATH, TRACES_PATH
+
+from .otel_releases import LogRecordExportResult, emit_log
 
 RESOURCE = Resource.create({"service.name": "checkout", "deployment.environment": "test"})
 DELTA = {Counter: AggregationTemporality.DELTA, Histogram: AggregationTemporality.DELTA}
@@ -88,7 +86,8 @@ def test_log_records_arrive_decoded_with_their_span_resource_and_scope(
     tracer = TracerProvider().get_tracer("t")
     logger = logger_provider.get_logger("orders.logs")
     with tracer.start_as_current_span("work") as span:
-        logger.emit(
+        emit_log(
+            logger,
             body="order placed",
             severity_number=SeverityNumber.WARN,
             severity_text="WARN",
@@ -96,7 +95,7 @@ def test_log_records_arrive_decoded_with_their_span_resource_and_scope(
             event_name="order.placed",
             timestamp=1_700_000_000_000_000_000,
         )
-    logger.emit(body={"items": [1, 2.5, True], "note": b"\x00"}, severity_text="INFO")
+    emit_log(logger, body={"items": [1, 2.5, True], "note": b"\x00"}, severity_text="INFO")
 
     first, second = receiver.logs()
     context = span.get_span_context()
@@ -252,7 +251,7 @@ def test_gzip_and_deflate_requests_are_decoded(receiver: OTLPReceiver) -> None:
     logs = LoggerProvider(resource=RESOURCE)
     exporter = OTLPLogExporter(endpoint=receiver.logs_endpoint, compression=Compression.Gzip)
     logs.add_log_record_processor(SimpleLogRecordProcessor(exporter))
-    logs.get_logger("z").emit(body="squeezed")
+    emit_log(logs.get_logger("z"), body="squeezed")
     logs.shutdown()
     m = Meters(receiver)
     m.exporter = OTLPMetricExporter(
@@ -270,7 +269,7 @@ def test_a_fault_hits_the_next_request_whatever_its_signal(
     receiver: OTLPReceiver, logger_provider: LoggerProvider
 ) -> None:
     receiver.inject(Fault(status=503, retry_after="0"))
-    logger_provider.get_logger("x").emit(body="retried")
+    emit_log(logger_provider.get_logger("x"), body="retried")
     receiver.inject(Fault(status=400))
     failing = OTLPLogExporter(endpoint=receiver.logs_endpoint, timeout=5)
     assert failing.export([]) is LogRecordExportResult.FAILURE
@@ -287,8 +286,8 @@ def test_a_fault_for_one_path_waits_for_a_request_on_that_path(
 ) -> None:
     receiver.inject(Fault(status=503, retry_after="0"), path=METRICS_PATH)
     receiver.inject(Fault(status=500))  # queued second, but the first that fits a log export
-    logger_provider.get_logger("x").emit(body="lost")  # 500: permanent, the exporter gives up
-    logger_provider.get_logger("x").emit(body="kept")
+    emit_log(logger_provider.get_logger("x"), body="lost")  # 500: permanent, the exporter gives up
+    emit_log(logger_provider.get_logger("x"), body="kept")
     tracing = TracerProvider()
     tracing.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=receiver.endpoint)))
     tracing.get_tracer("t").start_span("s").end()
@@ -324,7 +323,7 @@ def test_unknown_paths_get_404_and_broken_bodies_400(receiver: OTLPReceiver) -> 
 def test_reset_forgets_every_signal_and_pending_fault(
     receiver: OTLPReceiver, logger_provider: LoggerProvider
 ) -> None:
-    logger_provider.get_logger("x").emit(body="before")
+    emit_log(logger_provider.get_logger("x"), body="before")
     m = Meters(receiver)
     m.meter.create_counter("c").add(1)
     m.export()
@@ -340,7 +339,7 @@ def test_reset_forgets_every_signal_and_pending_fault(
         [],
     )
     assert receiver.log_count() == receiver.metric_point_count() == receiver.span_count == 0
-    logger_provider.get_logger("x").emit(body="after")
+    emit_log(logger_provider.get_logger("x"), body="after")
     assert receiver.log_bodies() == ["after"], "no fault left over"
 
 
@@ -358,7 +357,7 @@ def test_base_endpoint_is_what_the_otlp_endpoint_variable_takes(
     OTLPSpanExporter().export([_ended_span()])
     logs = LoggerProvider()
     logs.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter()))
-    logs.get_logger("x").emit(body="by variable")
+    emit_log(logs.get_logger("x"), body="by variable")
     logs.shutdown()
     m = Meters(receiver)
     m.exporter = OTLPMetricExporter()
@@ -378,7 +377,7 @@ def test_waiting_for_background_exports(receiver: OTLPReceiver) -> None:
     try:
         assert not receiver.wait_for_logs(1, timeout=0.05), "nothing yet"
         for i in range(3):
-            logs.get_logger("bg").emit(body=f"line{i}")
+            emit_log(logs.get_logger("bg"), body=f"line{i}")
         meters.get_meter("bg").create_counter("ticks").add(2)
         started = time.monotonic()
         assert receiver.wait_for_logs(3, timeout=5)

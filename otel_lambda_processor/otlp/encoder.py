@@ -33,7 +33,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
-from .releases import untested_releases
+from .releases import official_encoder_release, untested_releases
 
 # The official encoder logs dropped attributes on this logger, with this message.
 _official_logger = logging.getLogger("opentelemetry.exporter.otlp.proto.common._internal")
@@ -54,6 +54,10 @@ _MAX_NESTING = 16
 # of 4,096 huge status descriptions or span names would hold on to memory a Lambda function may
 # not have, and values of ever new lengths would fill the key tables (see _Keys).
 _CACHEABLE = 512
+# The official encoder writes None as an empty ``AnyValue`` since 1.45; before, an attribute
+# holding one was dropped (logged) and only log records took it. Where None is refused here,
+# the official encoder is asked what to do, as for any value this encoder refuses.
+_NONE_IS_EMPTY = (official_encoder_release() or (0, 0)) >= (1, 45)
 
 
 class _HandOverError(Exception):
@@ -130,7 +134,9 @@ def _any_value(value: Any, depth: int = 0) -> bytes:
             raise ValueError(f"Value out of range: {value}")
         return b"\x18" + _varint(value & _UINT64_MASK)
     if value is None:
-        return b""
+        if _NONE_IS_EMPTY:
+            return b""
+        raise TypeError(f"Invalid type {type(value)} of value {value}")
     if isinstance(value, bool):
         return b"\x10\x01" if value else b"\x10\x00"
     if isinstance(value, str):

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from ..config import otlp_timeout_seconds
-from .releases import TESTED_RELEASES, untested_releases
+from .releases import TESTED_RELEASES, http_client_installed, untested_releases
 from .settings import ExporterSettings, credential_provider_envs, resolve
 
 if TYPE_CHECKING:
@@ -293,6 +293,25 @@ def _hand_over_reason(
 ) -> tuple[Any, ...] | None:
     """Why the official exporter is to do everything (an INFO line's arguments), or ``None``."""
     name = signal.say
+    reason = _release_reason(name)
+    if reason is not None:
+        return reason
+    if session is not None or any(os.environ.get(n) for n in credential_provider_envs(signal.env)):
+        return ("%s: a requests session is configured; using the official one", name)
+    given = [*others, *(key for key in hand_over if official_only.get(key) is not None)]
+    if given:
+        return ("%s: %s given; using the official exporter", name, ", ".join(given))
+    return None
+
+
+def _release_reason(name: str) -> tuple[Any, ...] | None:
+    """Why the installed OpenTelemetry cannot take the lean path, or ``None``."""
+    if not http_client_installed():
+        return (
+            "%s: opentelemetry-exporter-otlp-common is not installed (it comes with "
+            "opentelemetry-exporter-otlp-proto-http 1.45 and newer); using the official exporter",
+            name,
+        )
     untested = untested_releases()
     if untested:
         return (
@@ -301,11 +320,6 @@ def _hand_over_reason(
             ", ".join(untested),
             TESTED_RELEASES,
         )
-    if session is not None or any(os.environ.get(n) for n in credential_provider_envs(signal.env)):
-        return ("%s: a requests session is configured; using the official one", name)
-    given = [*others, *(key for key in hand_over if official_only.get(key) is not None)]
-    if given:
-        return ("%s: %s given; using the official exporter", name, ", ".join(given))
     return None
 
 
@@ -390,22 +404,39 @@ class _LeanExport:
         self._metrics: Any = None
         if reason is None and _internal_metrics_enabled():  # numbered now, as officially
             self._metrics = _exporter_metrics(signal, self.settings, meter_provider)
+        #: Set when the official exporter is to do everything but is built at the first use:
+        #: the installed OpenTelemetry is the reason, so init stays free of its imports.
+        self._official_later = False
         if reason is not None:
             _say_once(*reason)
-            self._use_official()
+            if _release_reason(signal.say) is None:
+                self._use_official()
+            else:
+                self._official_later = True
 
     def _use_official(self) -> Any:
         from importlib import import_module
 
         signal = self._signal
         official = getattr(import_module(signal.official_module), signal.official_class)
-        self._official = official(**self._official_arguments)
+        # Only what was given: older official exporters take fewer arguments, all optional.
+        given = {key: value for key, value in self._official_arguments.items() if value is not None}
+        self._official = official(**given)
+        self._official_later = False
+        return self._official
+
+    def _official_exporter(self) -> Any | None:
+        """The official exporter if it does everything here (built now if it was put off)."""
+        if self._official_later:
+            with self._lock:
+                if self._official_later:
+                    self._use_official()
         return self._official
 
     @property
     def uses_fast_encoder(self) -> bool:
         """Whether batches are encoded and sent here (False: the official exporter does it)."""
-        return self._official is None
+        return self._official is None and not self._official_later
 
     def _start(self) -> _Sender | None:
         with self._lock:
@@ -471,20 +502,27 @@ class _LeanExport:
         return self._success
 
     def _export_items(self, items: Any, count: int, *args: Any, **kwargs: Any) -> Any:
-        if self._official is not None:
-            return self._official.export(items, *args, **kwargs)
+        official = self._official_exporter()
+        if official is not None:
+            return official.export(items, *args, **kwargs)
         if self._shutdown:
             self._signal.logger.warning("Exporter already shutdown, ignoring batch")
             return self._failure
         sender = self._sender or self._start()
         if sender is None:  # the HTTP client could not be built: the official exporter was
-            official: Any = self._official
-            return official.export(items, *args, **kwargs)
+            built: Any = self._official
+            return built.export(items, *args, **kwargs)
         return self._send(items, count, sender)
 
     def _shutdown_lean(self, *args: Any, **kwargs: Any) -> None:
-        if self._official is not None:
-            self._official.shutdown(*args, **kwargs)
+        with self._lock:
+            if self._official_later:  # never built, never used: nothing to shut down
+                self._official_later = False
+                self._shutdown = True
+                return
+        official = self._official
+        if official is not None:
+            official.shutdown(*args, **kwargs)
             return
         if self._shutdown:
             self._signal.logger.warning("Exporter already shutdown, ignoring call")

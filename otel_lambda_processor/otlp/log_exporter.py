@@ -8,9 +8,17 @@ official protobuf-free HTTP client from the first export, the official exporter 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+if TYPE_CHECKING:
+    from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+else:  # OpenTelemetry before 1.39 has the same classes under their first names
+    from opentelemetry.sdk._logs import export as _export
+
+    LogRecordExporter = getattr(_export, "LogRecordExporter", None) or _export.LogExporter
+    LogRecordExportResult = (
+        getattr(_export, "LogRecordExportResult", None) or _export.LogExportResult
+    )
 
 from .exporter import LOGS, _PlainLeanExport
 

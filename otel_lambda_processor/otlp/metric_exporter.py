@@ -86,7 +86,9 @@ class OTLPMetricExporter(_LeanExport, MetricExporter):
             others=others,
             hand_over=("max_export_batch_size",),
         )
-        official = self._official
+        # The preferences are needed now; before OpenTelemetry 1.45 only the official exporter's
+        # module (protobuf) reads them, so there it is built at once.
+        official = self._official_exporter()
         if official is not None:  # it has read (and warned about) the preferences already
             temporality = official._preferred_temporality
             aggregation = official._preferred_aggregation

@@ -170,7 +170,8 @@ def unpack_logs(request: Any, arrived: float) -> list[ReceivedLogRecord]:
                         attributes=_attributes(r.attributes),
                         trace_id=r.trace_id,
                         span_id=r.span_id,
-                        event_name=r.event_name,
+                        # not in the protocol before opentelemetry-proto 1.35 or so
+                        event_name=getattr(r, "event_name", ""),
                         time_unix_nano=r.time_unix_nano,
                         observed_time_unix_nano=r.observed_time_unix_nano,
                         resource=resource,
