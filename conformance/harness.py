@@ -216,9 +216,11 @@ class ThreeSignalsRun(FunctionRun):
         )
 
     def invoke(self, spans: int = 1, logs: int = 1, **event: Any) -> InvokeResult:
-        """One traced invocation: ``spans`` spans (its invocation span included), ``logs``
-        records, one increment of the counter."""
+        """One traced invocation: ``spans`` spans (its invocation span included; the first one
+        also ends the cold start's init span), ``logs`` records, one increment of the counter."""
+        cold = self.increments == 0
         result = super().invoke(spans, logs=logs, **event)
+        self.produced += 1 if cold else 0
         self.logs += logs
         self.increments += 1
         return result

@@ -153,7 +153,8 @@ def test_async_logs_and_metrics_leave_after_each_response_with_the_invocation_tr
     assert books["modes"] == dict.fromkeys(SIGNALS, "async"), "the span mode is the fallback"
     ledgers = run.ledgers(books, before=report.started)
     assert_balanced(ledgers)
-    assert ledgers["spans"].produced == run.produced == 9 and ledgers["logs"].produced == 6
+    # 3 x 3 spans and the first invocation's init span (the cold start's)
+    assert ledgers["spans"].produced == run.produced == 10 and ledgers["logs"].produced == 6
     run.record_ledgers(f"11. async, {temporality}", ledgers)
 
 
@@ -223,7 +224,7 @@ def test_finalize_exports_all_three_at_sigterm_within_the_grace_spans_first(
         (r.path, r.at - run.sigterm_at) for r in receiver.requests
     ]
     assert {r.path for r in receiver.requests} == {TRACES_PATH, LOGS_PATH, METRICS_PATH}
-    assert receiver.span_count == 9, receiver.span_names()
+    assert receiver.span_count == 10, receiver.span_names()  # the init span too
     assert receiver.log_count() == 6
     assert counter_values(receiver) == [3]
     assert [p.count for p in receiver.metric_points("work.items")] == [3]
@@ -261,7 +262,7 @@ def test_collector_failures_keep_logs_and_metrics_for_the_next_export(
     assert run.invoke(spans=2, logs=2).status == "ok"
     settle(run)
     first = after_response(traced(run)[0])
-    assert receiver.span_count == 2, "the other signals are not held up"
+    assert receiver.span_count == 3, "the other signals are not held up"  # and the init span
     assert receiver.log_count() == 0 and receiver.metric_point_count() == 0
 
     assert run.invoke(spans=3, logs=2).status == "ok"
@@ -364,9 +365,9 @@ def test_exact_books_for_all_three_signals_with_drops_in_each(
     books = run.final_books()
     ledgers = run.ledgers(books)
     assert_balanced(ledgers, dropped=True)
-    assert books["spans_ended"] == run.produced == 12 and books["logs_emitted"] == run.logs == 39
+    assert books["spans_ended"] == run.produced == 13 and books["logs_emitted"] == run.logs == 39
     assert books["increments"] == run.increments == 4
-    assert books["dropped_spans"] == 3, "the first invocation's spans failed twice"
+    assert books["dropped_spans"] == 4, "the first invocation's spans (init too) failed twice"
     assert books["dropped_points"] == 2, "the first collection (counter, histogram) failed twice"
     assert run.drop_warnings() == {name: ledgers[name].dropped for name in SIGNALS}
     # Cumulative: the last export holds every increment, the dropped one included.

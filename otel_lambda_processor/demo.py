@@ -6,8 +6,10 @@ runtime loop with the same hooks, and a line that says so), exporting through re
 exporters to the embedded receiver, which answers after a simulated network delay. For each
 setup it prints the response latency the caller saw, how long the invocation stayed open after
 the response, and the accounting of spans, log records and metric points; then one invocation's
-span tree with its log records, and the metrics. ``--plot FILE`` draws the last invocation of
-each setup: when the response left and when each export request went out.
+span tree with its log records, the metrics, and the first invocation's trace with the init span
+of its cold start (each environment starts when its setup runs, as Lambda starts one for a
+request). ``--plot FILE`` draws the last invocation of each setup: when the response left and
+when each export request went out.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from .cold_start import INIT_SPAN
 from .testing import (
     InvocationRecord,
     LambdaEmulator,
@@ -36,6 +39,7 @@ from .testing.runtime import runtime_command
 ORDER_VALUES = (24.5, 12.0, 99.9, 5.25, 42.0, 18.35)  # one order per invocation, in USD
 INVOCATIONS = len(ORDER_VALUES)
 SPANS_PER_INVOCATION = 7  # the invocation span and six inside it
+INIT_SPANS = 1  # the first invocation's trace also holds the cold start's init span
 LOGS_PER_INVOCATION = 3
 METRICS = ("orders", "order.value")  # a counter and a histogram: one point each per collection
 COLLECTOR_LATENCY = 0.03  # seconds; a collector one region hop away
@@ -218,7 +222,7 @@ def _run(setup: Setup, emulator: LambdaEmulator, receiver: OTLPReceiver) -> Row:
         setup.name,
         [r.latency * 1000 for r in results],
         post,
-        Count(len(spans), INVOCATIONS * SPANS_PER_INVOCATION),
+        Count(len(spans), INVOCATIONS * SPANS_PER_INVOCATION + INIT_SPANS),
         Count(len(logs), INVOCATIONS * LOGS_PER_INVOCATION),
         Count(len(points), setup.collections * len(METRICS)),
         _totals(points),
@@ -290,12 +294,18 @@ def _p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _tree(spans: list[ReceivedSpan], logs: list[ReceivedLogRecord]) -> list[str]:
-    """The last invocation's spans, each with the log records emitted in it (by span id)."""
-    roots = [s for s in spans if s.scope_name == "otel_lambda_processor"]
-    if not roots:
-        return []
-    root = roots[-1]
+def _invocation_spans(spans: list[ReceivedSpan]) -> list[ReceivedSpan]:
+    """The traced handler's invocation spans, in the order of their invocations."""
+    found = [s for s in spans if s.scope_name == "otel_lambda_processor"]
+    invocations = [s for s in found if "faas.trigger" in s.attributes]  # not the init span
+    return sorted(invocations, key=lambda s: s.span.start_time_unix_nano)
+
+
+def _tree(
+    spans: list[ReceivedSpan], logs: list[ReceivedLogRecord], root: ReceivedSpan
+) -> list[str]:
+    """The spans of ``root``'s trace under it, each with the log records emitted in it (by span
+    id), in the order they started."""
     trace_id = root.span.trace_id
     children: dict[bytes, list[tuple[int, ReceivedSpan | ReceivedLogRecord]]] = {}
     for s in spans:
@@ -308,7 +318,9 @@ def _tree(spans: list[ReceivedSpan], logs: list[ReceivedLogRecord]) -> list[str]
 
     def walk(span: ReceivedSpan, depth: int) -> None:
         ms = (span.span.end_time_unix_nano - span.span.start_time_unix_nano) / 1e6
-        lines.append(f"{'  ' * depth}{span.name}  {ms:.1f} ms")
+        early = span.span.start_time_unix_nano < root.span.start_time_unix_nano  # the init span
+        until = "  (until the invocation began)" if early else ""
+        lines.append(f"{'  ' * depth}{span.name}  {ms:.1f} ms{until}")
         for _, item in sorted(children.get(span.span.span_id, []), key=lambda c: c[0]):
             if isinstance(item, ReceivedSpan):
                 walk(item, depth + 1)
@@ -540,16 +552,15 @@ def main(plot: str | None = None) -> int:
     )
     with contextlib.ExitStack() as stack:  # on the way out, every process is stopped
         batch = stack.enter_context(OTLPReceiver())
-        receivers = [stack.enter_context(OTLPReceiver(latency=COLLECTOR_LATENCY)) for _ in SETUPS]
-        # The runtimes start side by side (init is not measured); each setup then runs alone.
-        emulators = [
-            _launch(stack, setup, command, receiver, batch)
-            for setup, receiver in zip(SETUPS, receivers, strict=True)
-        ]
-        for setup, emulator in zip(SETUPS, emulators, strict=True):
+        rows = []
+        for setup in SETUPS:
+            # Each environment starts when its setup runs, as Lambda starts one for a request:
+            # the first invocation's init span then covers that environment's init alone.
+            receiver = stack.enter_context(OTLPReceiver(latency=COLLECTOR_LATENCY))
+            emulator = _launch(stack, setup, command, receiver, batch)
             if not emulator.wait_ready(30):
                 raise RuntimeError(f"{setup.name}: the function did not start:\n{emulator.output}")
-        rows = [_run(*setup) for setup in zip(SETUPS, emulators, receivers, strict=True)]
+            rows.append(_run(setup, emulator, receiver))
     header = (
         f"{'setup':<32} {'response p50':>12} {'p95':>8} {'post-response p50':>17} "
         f"{'spans':>7} {'logs':>7} {'points':>7}"
@@ -577,16 +588,27 @@ def main(plot: str | None = None) -> int:
         "a frozen environment does not run).\nspans, logs (log records), points (metric "
         "points): exported/produced. A metric reader makes a\npoint per metric at each "
         "collection: after every invocation (sync, async, the usual flush) and\nat SIGTERM "
-        "(async, finalize)."
+        "(async, finalize). Each environment's first invocation also has the init span\nof "
+        "its cold start."
     )
     print(
         "\nthe span tree of one invocation (async) with its log records (matched by span id),\n"
         "as the receiver decoded it:"
     )
-    for line in _tree(rows[1].received_spans, rows[1].received_logs):
-        print("  " + line)
+    invocations = _invocation_spans(rows[1].received_spans)
+    if invocations:
+        for line in _tree(rows[1].received_spans, rows[1].received_logs, invocations[-1]):
+            print("  " + line)
     for line in _metrics_lines(rows[1].totals):
         print("  " + line)
+    if invocations:
+        print(
+            "\nthe first invocation of that environment was a cold start: its trace also holds "
+            f"the init span\n({INIT_SPAN}: from the process start, its imports and set-up, to "
+            "the invocation's start):"
+        )
+        for line in _tree(rows[1].received_spans, [], invocations[0]):
+            print("  " + line)
     failed = _plot(rows, plot, runtime) if plot else None
     if failed:
         print(f"otel-lambda-processor demo: {failed}", file=sys.stderr)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import threading
+import time
 from collections.abc import Callable, Mapping
 from traceback import format_exception
 from typing import Any, Protocol, TypeVar, overload
@@ -22,7 +22,8 @@ from opentelemetry.context import Context, attach, detach
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from .config import lambda_function_environment, sdk_disabled
+from .cold_start import COLD_START, Phase
+from .config import lambda_environment, lambda_function_environment, sdk_disabled
 from .signals import handler_done
 from .triggers import (
     OTHER,
@@ -64,39 +65,6 @@ class _LowerCaseGetter(Getter[Mapping[str, str]]):
 
 
 _GETTER = _LowerCaseGetter()
-
-
-class _ColdStart:
-    """``faas.coldstart``: true once per process, never under provisioned concurrency, and again
-    after a SnapStart restore."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._cold = True
-        self._hooked = False
-
-    def take(self, initialization_type: str) -> bool:
-        with self._lock:
-            if not self._hooked:
-                self._hooked = True
-                if initialization_type == "snap-start":
-                    self._hook_restore()
-            cold, self._cold = self._cold, False
-        return cold and initialization_type != "provisioned-concurrency"
-
-    def _hook_restore(self) -> None:
-        try:
-            from snapshot_restore_py import register_after_restore
-        except ImportError:
-            return
-        register_after_restore(self.restored)
-
-    def restored(self) -> None:
-        with self._lock:
-            self._cold = True
-
-
-COLD_START = _ColdStart()
 
 
 def _max_links() -> int:
@@ -183,7 +151,10 @@ class _Traced:
         self._provider = tracer_provider
         # What does not change between invocations is read once, at decoration.
         env = lambda_function_environment()
-        self._initialization_type = env.get("AWS_LAMBDA_INITIALIZATION_TYPE", "")
+        lambda_env = lambda_environment()
+        self._initialization_type = lambda_env.initialization_type
+        self._in_lambda = lambda_env.runtime_api is not None
+        COLD_START.arm(self._initialization_type)  # at init: SnapStart's restore hook
         self._default_name = (
             text_or_none(env.get("AWS_LAMBDA_FUNCTION_NAME"))
             or text_or_none(getattr(handler, "__name__", None))
@@ -253,10 +224,12 @@ class _Traced:
         """The invocation span, its context token and whether the response is HTTP; ``None``
         (the handler runs untraced) if anything fails."""
         try:
+            now = time.time_ns()  # the invocation span's start, the start-up phase's end
             trigger = self._trigger(event, context)
+            cold, phase = COLD_START.take(self._initialization_type, now, in_lambda=self._in_lambda)
             attributes: dict[str, Any] = {
                 "faas.trigger": trigger.trigger or OTHER,
-                "faas.coldstart": COLD_START.take(self._initialization_type),
+                "faas.coldstart": cold,
             }
             attributes.update(_function_attributes(context, request_id))
             attributes.update(trigger.attributes)
@@ -270,16 +243,38 @@ class _Traced:
                 kind=trigger.kind or SpanKind.SERVER,
                 attributes=attributes,
                 links=trigger.links,
+                start_time=now,
             )
         except Exception:
             _logger.debug("could not start the invocation span", exc_info=True)
             return None
+        if phase is not None:
+            self._phase_span(span, parent, phase, now, request_id)
         token = None
         try:
             token = attach(trace.set_span_in_context(span, parent))
         except Exception:
             _logger.debug("could not make the invocation span current", exc_info=True)
         return span, token, trigger.http
+
+    def _phase_span(
+        self, invocation: Span, parent: Context, phase: Phase, now: int, request_id: str | None
+    ) -> None:
+        """The start-up phase the invocation waited for: a child of its span, ended when the
+        invocation began. Nothing when the invocation span is not recorded (sampled out)."""
+        try:
+            if not invocation.is_recording():
+                return
+            span = self._get_tracer().start_span(
+                phase.name,
+                context=trace.set_span_in_context(invocation, parent),
+                kind=SpanKind.INTERNAL,
+                attributes={"faas.invocation_id": request_id} if request_id else None,
+                start_time=phase.start_ns,
+            )
+            span.end(end_time=now)
+        except Exception:
+            _logger.debug("could not record the %s span", phase.name, exc_info=True)
 
 
 def _record_error(span: Span, error: BaseException) -> None:

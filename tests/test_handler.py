@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from otel_lambda_processor import LambdaSpanProcessor, TriggerSpan, traced_handler
+from otel_lambda_processor.cold_start import INIT_SPAN
 from otel_lambda_processor.handler import COLD_START
 from otel_lambda_processor.signals import HUB, HandlerDone
 from otel_lambda_processor.testing import OTLPReceiver, ReceivedSpan
@@ -44,8 +45,9 @@ class Context:
 
 @pytest.fixture(autouse=True)
 def warm_process() -> Iterator[None]:
-    """Each test starts as a fresh process would: the next invocation is a cold start."""
-    COLD_START.restored()
+    """Each test starts as a fresh process would: the next invocation is a cold start (and has
+    the init span, named INIT_SPAN)."""
+    COLD_START.reset()
     yield
 
 
@@ -68,7 +70,7 @@ def run(provider: TracerProvider, event: Any, result: Any = None, **kwargs: Any)
 
 
 def invocation_span(receiver: OTLPReceiver) -> ReceivedSpan:
-    (span,) = [s for s in receiver.spans if s.scope_name == "otel_lambda_processor"]
+    (span,) = [s for s in receiver.spans if "faas.trigger" in s.attributes]
     return span
 
 
@@ -305,7 +307,7 @@ def test_a_lone_surrogate_in_the_error_message_loses_no_span_of_the_batch(
     with pytest.raises(RuntimeError) as caught:
         handler(events.sqs(1), Context())
     assert caught.value is error and str(error).endswith("report-\udcff.csv"), "unchanged"
-    assert sorted(receiver.span_names()) == ["inner", "process my-queue"]
+    assert sorted(receiver.span_names()) == [INIT_SPAN, "inner", "process my-queue"]
     span = invocation_span(receiver).span
     assert span.status.message == "RuntimeError: cannot parse report-\ufffd.csv"
     (event,) = span.events
@@ -430,7 +432,7 @@ def test_handler_done_is_signalled_after_the_span_ended(traced: TracerProvider) 
         run(traced, {})
     finally:
         HUB.unsubscribe(listener)  # type: ignore[arg-type]
-    assert seen == [["inner", "orders"]]
+    assert seen == [[INIT_SPAN, "inner", "orders"]]
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, SpanContext, SpanKind, StatusCode
 
 from otel_lambda_processor import TriggerSpan, traced_handler
+from otel_lambda_processor.cold_start import COLD_START
 from otel_lambda_processor.otlp.encoder import encode_spans
 
 from . import events
@@ -175,6 +176,12 @@ class HostileInt(int):
 @pytest.fixture
 def exporter() -> InMemorySpanExporter:
     return InMemorySpanExporter()
+
+
+@pytest.fixture(autouse=True)
+def warm_process() -> None:
+    """Every invocation here is warm: the cold start's init span is test_cold_start_span's."""
+    COLD_START.reset(cold=False)
 
 
 @pytest.fixture

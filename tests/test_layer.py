@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from otel_lambda_processor import lambda_wrapper, layer
+from otel_lambda_processor.cold_start import INIT_SPAN
 from otel_lambda_processor.testing import LambdaEmulator, OTLPReceiver
 
 from . import events
@@ -301,8 +302,10 @@ def test_a_function_with_no_opentelemetry_code_is_traced_through_the_layer(
     }
     assert extensions == [("otel-lambda-processor", ["INVOKE"])], "async mode, coordinator on"
 
-    spans = receiver.spans
+    (init,) = [s for s in receiver.spans if s.name == INIT_SPAN]
+    spans = [s for s in receiver.spans if s.name != INIT_SPAN]
     assert [s.name for s in spans] == ["POST /orders/{orderId}"] * 2
+    assert init.span.parent_span_id == spans[0].span.span_id, "the cold start, in the first trace"
     for span, result, record, cold in zip(spans, results, records, (True, False), strict=True):
         assert span.attributes["faas.invocation_id"] == result.request_id == record.request_id
         assert span.attributes["faas.coldstart"] is cold
