@@ -49,6 +49,12 @@ class SpanRing(Generic[T]):
         #: Producer path, step 2: count it. Returns a running number for cheap periodic checks.
         self.tick: Callable[[], int] = self._ticks.__next__
 
+    def extend(self, items: Sequence[T]) -> None:
+        """Add several items at once, oldest first, and count them: what ``append`` and ``tick``
+        do for each (a full ring overwrites its oldest, the earliest of ``items`` included)."""
+        self._items.extend(items)
+        deque(itertools.islice(self._ticks, len(items)), maxlen=0)  # tick once per item, in C
+
     def __len__(self) -> int:
         """Items buffered (a put-back excess not yet dropped is not counted)."""
         return min(self.capacity, len(self._items) + len(self._retry))

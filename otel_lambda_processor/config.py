@@ -13,11 +13,16 @@ The variables (the README's table says more, with what happens on a bad value):
 - ``LAMBDA_SPAN_PROCESSOR_EXPORT_TIMEOUT``: bound on a flush in ms, 0 = deadline only (30000;
   at most 3,600,000).
 - ``OTEL_SDK_DISABLED``: ``true`` means no registration, no threads, nothing exported.
+- ``LAMBDA_SPAN_PROCESSOR_SAMPLE_RATIO``: the share of ordinary invocations whose spans are kept,
+  0 to 1 (1.0: every invocation, no sampling; see :mod:`.sampling`).
+- ``LAMBDA_SPAN_PROCESSOR_KEEP_SLOWER_THAN_MS``: keep every invocation whose invocation span
+  lasted longer, in ms (unset: no threshold; at most 86,400,000).
 
-The log processor reads the same four with ``LOG`` for ``SPAN`` (its mode falls back to the span
-mode's variable); the metric reader reads ``LAMBDA_EXTENSION_METRIC_READER_MODE`` (same
-fallback), ``LAMBDA_METRIC_READER_EXPORT_TIMEOUT`` and ``LAMBDA_METRIC_READER_MIN_INTERVAL``
-(ms between exports on the mode's signal, 0 = every invocation; at most 86,400,000).
+The log processor reads the first four with ``LOG`` for ``SPAN`` (its mode falls back to the span
+mode's variable; sampling is the span processor's alone); the metric reader reads
+``LAMBDA_EXTENSION_METRIC_READER_MODE`` (same fallback), ``LAMBDA_METRIC_READER_EXPORT_TIMEOUT``
+and ``LAMBDA_METRIC_READER_MIN_INTERVAL`` (ms between exports on the mode's signal, 0 = every
+invocation; at most 86,400,000).
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ QUEUE_SIZE_ENV = "LAMBDA_SPAN_PROCESSOR_QUEUE_SIZE"
 BATCH_SIZE_ENV = "LAMBDA_SPAN_PROCESSOR_BATCH_SIZE"
 EXPORT_TIMEOUT_ENV = "LAMBDA_SPAN_PROCESSOR_EXPORT_TIMEOUT"
 SDK_DISABLED_ENV = "OTEL_SDK_DISABLED"
+SAMPLE_RATIO_ENV = "LAMBDA_SPAN_PROCESSOR_SAMPLE_RATIO"
+KEEP_SLOWER_THAN_ENV = "LAMBDA_SPAN_PROCESSOR_KEEP_SLOWER_THAN_MS"
 LOG_MODE_ENV = "LAMBDA_EXTENSION_LOG_PROCESSOR_MODE"
 LOG_QUEUE_SIZE_ENV = "LAMBDA_LOG_PROCESSOR_QUEUE_SIZE"
 LOG_BATCH_SIZE_ENV = "LAMBDA_LOG_PROCESSOR_BATCH_SIZE"
@@ -54,6 +61,10 @@ MAX_QUEUE_SIZE = 1_048_576
 MAX_EXPORT_TIMEOUT_MILLIS = 3_600_000
 #: A day: a longer minimum interval would export metrics only at SIGTERM.
 MAX_MIN_INTERVAL_MILLIS = 86_400_000
+#: The default sample ratio: every invocation is kept (no sampling, no cost on the hot path).
+DEFAULT_SAMPLE_RATIO = 1.0
+#: A day: no invocation lasts longer (Lambda's limit is 15 minutes).
+MAX_KEEP_SLOWER_THAN_MILLIS = 86_400_000
 
 
 class SignalVariables(Record):
@@ -116,9 +127,11 @@ class ProcessorSettings:
 
     __slots__ = (
         "export_timeout_millis",
+        "keep_slower_than_millis",
         "max_export_batch_size",
         "max_queue_size",
         "mode",
+        "sample_ratio",
         "sdk_disabled",
     )
     mode: ProcessorMode
@@ -127,6 +140,10 @@ class ProcessorSettings:
     #: Bound on one flush in milliseconds; ``0`` means only the deadline bounds it.
     export_timeout_millis: int
     sdk_disabled: bool
+    #: The probability of keeping an ordinary invocation's spans; 1.0 means no sampling.
+    sample_ratio: float
+    #: Invocations whose invocation span lasted longer (ms) are always kept; ``None``: no such rule.
+    keep_slower_than_millis: float | None
 
     def __init__(
         self,
@@ -135,12 +152,19 @@ class ProcessorSettings:
         max_export_batch_size: int = DEFAULT_BATCH_SIZE,
         export_timeout_millis: int = DEFAULT_EXPORT_TIMEOUT_MILLIS,
         sdk_disabled: bool = False,
+        sample_ratio: float = DEFAULT_SAMPLE_RATIO,
+        keep_slower_than_millis: float | None = None,
     ) -> None:
         if not isinstance(mode, ProcessorMode):
             raise ValueError(f"mode must be a ProcessorMode, got {mode!r}")
         _check_int("max_queue_size", max_queue_size, 1, MAX_QUEUE_SIZE)
         _check_int("max_export_batch_size", max_export_batch_size, 1, MAX_QUEUE_SIZE)
         _check_int("export_timeout_millis", export_timeout_millis, 0, MAX_EXPORT_TIMEOUT_MILLIS)
+        _check_number("sample_ratio", sample_ratio, 0, 1)
+        if keep_slower_than_millis is not None:
+            _check_number(
+                "keep_slower_than_millis", keep_slower_than_millis, 0, MAX_KEEP_SLOWER_THAN_MILLIS
+            )
         if max_export_batch_size > max_queue_size:
             raise ValueError(
                 f"max_export_batch_size={max_export_batch_size} is larger than "
@@ -152,6 +176,11 @@ class ProcessorSettings:
             ("max_export_batch_size", max_export_batch_size),
             ("export_timeout_millis", export_timeout_millis),
             ("sdk_disabled", bool(sdk_disabled)),
+            ("sample_ratio", float(sample_ratio)),
+            (
+                "keep_slower_than_millis",
+                None if keep_slower_than_millis is None else float(keep_slower_than_millis),
+            ),
         ):
             object.__setattr__(self, name, value)
 
@@ -167,6 +196,8 @@ class ProcessorSettings:
         "max_export_batch_size",
         "export_timeout_millis",
         "sdk_disabled",
+        "sample_ratio",
+        "keep_slower_than_millis",
     )
 
     def __eq__(self, other: object) -> bool:
@@ -185,6 +216,16 @@ class ProcessorSettings:
 def _check_int(name: str, value: object, minimum: int, maximum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
         raise ValueError(f"{name} must be an integer from {minimum} to {maximum}, got {value!r}")
+
+
+def _check_number(name: str, value: object, minimum: int, maximum: int) -> None:
+    """A real number in range (NaN and infinities are not: they compare false)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not minimum <= value <= maximum
+    ):
+        raise ValueError(f"{name} must be a number from {minimum} to {maximum}, got {value!r}")
 
 
 def parse_mode(value: ProcessorMode | str) -> ProcessorMode:
@@ -257,6 +298,57 @@ def _env_int(
     return value
 
 
+# Only ASCII digits, an optional fraction and exponent: ``float()`` would also take "nan",
+# "infinity", underscores and other scripts' digits.
+_REAL = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?"
+
+
+def _parse_real(raw: str) -> float | None:
+    """A decimal number (``0.25``, ``1e-3``), else ``None``; huge ones come back as ``inf``."""
+    text = raw.strip()
+    if re.fullmatch(_REAL, text) is None:
+        return None
+    return float(text)
+
+
+def _env_real(
+    env: Mapping[str, str],
+    variable: str,
+    default: float | None,
+    maximum: float,
+    shown_default: str,
+) -> float | None:
+    """A real setting from 0 to ``maximum``: not a number or below 0 gives the default, above
+    the maximum the maximum; either way one warning. Unset (or blank): the default."""
+    raw = env.get(variable)
+    if raw is None or raw.strip() == "":
+        return default
+    value = _parse_real(raw)
+    if value is None:
+        warn_once(variable, raw, "is not a number", shown_default)
+        return default
+    if value < 0:
+        warn_once(variable, raw, "is below the minimum of 0", shown_default)
+        return default
+    if value > maximum:
+        shown = str(int(maximum)) if maximum == int(maximum) else str(maximum)
+        warn_once(variable, raw, f"is above the maximum of {shown}", shown)
+        return maximum
+    return value
+
+
+def _env_sample_ratio(env: Mapping[str, str]) -> float:
+    ratio = _env_real(env, SAMPLE_RATIO_ENV, DEFAULT_SAMPLE_RATIO, 1.0, "1 (keep every invocation)")
+    assert ratio is not None
+    return ratio
+
+
+def _env_keep_slower_than(env: Mapping[str, str]) -> float | None:
+    return _env_real(
+        env, KEEP_SLOWER_THAN_ENV, None, MAX_KEEP_SLOWER_THAN_MILLIS, "no threshold (unset)"
+    )
+
+
 def _env_mode(env: Mapping[str, str], variable: str = MODE_ENV) -> ProcessorMode:
     """The mode ``variable`` names; unset, the span mode's variable (one switch for all)."""
     raw = env.get(variable)
@@ -285,11 +377,14 @@ def load_settings(
     max_export_batch_size: int | None = None,
     export_timeout_millis: int | None = None,
     variables: SignalVariables = SPAN_VARIABLES,
+    sample_ratio: float | None = None,
+    keep_slower_than_millis: float | None = None,
 ) -> ProcessorSettings:
     """Build the settings: explicit argument > environment > default.
 
     Explicit arguments are validated strictly (``ValueError``); environment values leniently
-    (one warning, then the default or the clamped value).
+    (one warning, then the default or the clamped value). The sampling variables are read for
+    the span processor's ``variables`` only.
     """
     resolved_mode = parse_mode(mode) if mode is not None else _env_mode(env, variables.mode)
     if max_queue_size is not None:
@@ -313,12 +408,22 @@ def load_settings(
         timeout = export_timeout_millis
     else:
         timeout = _env_timeout(env, variables.export_timeout)
+    spans = variables == SPAN_VARIABLES
+    if sample_ratio is not None:
+        _check_number("sample_ratio", sample_ratio, 0, 1)
+        ratio = float(sample_ratio)
+    else:
+        ratio = _env_sample_ratio(env) if spans else DEFAULT_SAMPLE_RATIO
+    if keep_slower_than_millis is None and spans:
+        keep_slower_than_millis = _env_keep_slower_than(env)
     return ProcessorSettings(
         mode=resolved_mode,
         max_queue_size=queue,
         max_export_batch_size=batch,
         export_timeout_millis=timeout,
         sdk_disabled=sdk_disabled(env),
+        sample_ratio=ratio,
+        keep_slower_than_millis=keep_slower_than_millis,
     )
 
 
@@ -333,6 +438,8 @@ def settings_from_environment(
     max_export_batch_size: int | None = None,
     export_timeout_millis: int | None = None,
     variables: SignalVariables = SPAN_VARIABLES,
+    sample_ratio: float | None = None,
+    keep_slower_than_millis: float | None = None,
 ) -> ProcessorSettings:
     """:func:`load_settings` over ``os.environ``: the only place the package reads it for these."""
     return load_settings(
@@ -342,6 +449,8 @@ def settings_from_environment(
         max_export_batch_size=max_export_batch_size,
         export_timeout_millis=export_timeout_millis,
         variables=variables,
+        sample_ratio=sample_ratio,
+        keep_slower_than_millis=keep_slower_than_millis,
     )
 
 

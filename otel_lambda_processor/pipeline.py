@@ -133,6 +133,18 @@ class ExportPipeline:
         """Keep the parent's counts, then :meth:`_build` afresh (no lock may be taken)."""
         raise NotImplementedError
 
+    # -- what a subclass may add: a decision per invocation (span sampling) -------------------
+    def _invocation_started(self, request_id: str) -> None:
+        """An invocation has started (before its handler runs, if the runtime says so)."""
+
+    def _handler_finished(self, request_id: str | None, *, decide: bool) -> None:
+        """Its handler is done. ``decide``: an export may follow at once, so decide now;
+        otherwise an export follows the response (:meth:`_settle` then)."""
+
+    def _settle(self, request_id: str | None = None) -> None:
+        """Everything buffered is about to be exported (for ``request_id``'s invocation, if
+        given): decide what can be decided, keep the rest."""
+
     def _after_fork_in_child(self) -> None:
         # No lock may be taken here: another thread of the parent could have held it.
         self._shutdown_lock = threading.Lock()
@@ -160,6 +172,7 @@ class ExportPipeline:
             HUB.handler_done(invocation.request_id)
             return True
         timeout = max(0.0, timeout_millis / 1000.0) if timeout_millis is not None else None
+        self._settle()
         return self._wait(self._request_export(), timeout)
 
     def _shutdown_pipeline(self) -> bool:
@@ -175,6 +188,7 @@ class ExportPipeline:
         self._silence()
         if not self._sdk_disabled:
             limit = None if self._export_timeout is not None else SHUTDOWN_TIMEOUT_MILLIS / 1000
+            self._settle()
             ticket = self._request_export()
             # Still subscribed: a SIGTERM now (an exit handler racing Lambda's shutdown) waits
             # for this flush, within its budget, before the process dies.
@@ -205,6 +219,7 @@ class ExportPipeline:
             return None
         if isinstance(signal, InvocationStarted):
             self._invocation = signal
+            self._invocation_started(signal.request_id)
             return None
         if isinstance(signal, HandlerDone):
             return self._on_handler_done(signal)
@@ -213,6 +228,8 @@ class ExportPipeline:
         return None
 
     def _on_handler_done(self, signal: HandlerDone) -> Completion | None:
+        follows = self._mode is ProcessorMode.ASYNC and signal.export_follows
+        self._handler_finished(signal.request_id, decide=not follows)
         if self._mode is ProcessorMode.FINALIZE:
             return None
         if self._mode is ProcessorMode.ASYNC:
@@ -229,9 +246,11 @@ class ExportPipeline:
         if signal.reason is ExportReason.SHUTDOWN:
             self._shutdown_deadline = signal.deadline
             self._invocation = None
+            self._settle()
             return self._export_now(due=False)
         self._close_invocation(signal.request_id)
         if self._mode is ProcessorMode.ASYNC:
+            self._settle(signal.request_id)
             return self._export_now(due=True)
         return None
 

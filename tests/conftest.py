@@ -39,6 +39,8 @@ ENV_VARS = (
     config.BATCH_SIZE_ENV,
     config.EXPORT_TIMEOUT_ENV,
     config.SDK_DISABLED_ENV,
+    config.SAMPLE_RATIO_ENV,
+    config.KEEP_SLOWER_THAN_ENV,
     *config.LOG_VARIABLES,
     config.METRIC_MODE_ENV,
     config.METRIC_EXPORT_TIMEOUT_ENV,

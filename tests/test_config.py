@@ -275,3 +275,113 @@ def test_the_log_processor_and_metric_reader_honour_the_sdks_variables_too() -> 
     )
     assert config.load_metric_reader_settings(env).export_timeout_millis == 900
     assert config.load_settings(env).max_queue_size == 8
+
+
+# -- sampling ----------------------------------------------------------------------------------
+SAMPLE_RATIO_ENV = config.SAMPLE_RATIO_ENV
+KEEP_SLOWER_THAN_ENV = config.KEEP_SLOWER_THAN_ENV
+
+
+def test_sampling_is_off_by_default_every_invocation_kept_no_threshold() -> None:
+    s = load_settings({})
+    assert (s.sample_ratio, s.keep_slower_than_millis) == (1.0, None)
+    assert s == ProcessorSettings(ProcessorMode.ASYNC, 2048, 512, 30000, False, 1.0, None)
+
+
+@pytest.mark.parametrize(
+    ("ratio", "slower", "expected"),
+    [
+        ("0.1", "250", (0.1, 250.0)),
+        (" 0 ", "0", (0.0, 0.0)),
+        ("1", "1.5", (1.0, 1.5)),
+        (".25", "2e3", (0.25, 2000.0)),
+        ("1e-2", "", (0.01, None)),
+    ],
+)
+def test_sampling_settings_come_from_the_environment(
+    ratio: str, slower: str, expected: tuple[float, float | None]
+) -> None:
+    s = load_settings({SAMPLE_RATIO_ENV: ratio, KEEP_SLOWER_THAN_ENV: slower})
+    assert (s.sample_ratio, s.keep_slower_than_millis) == expected
+
+
+def test_explicit_sampling_arguments_win_over_the_environment() -> None:
+    env = {SAMPLE_RATIO_ENV: "0.5", KEEP_SLOWER_THAN_ENV: "100"}
+    s = load_settings(env, sample_ratio=0, keep_slower_than_millis=7)
+    assert (s.sample_ratio, s.keep_slower_than_millis) == (0.0, 7.0)
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw", "used", "field", "expected"),
+    [
+        (SAMPLE_RATIO_ENV, "half", "using 1 (keep every invocation)", "sample_ratio", 1.0),
+        (SAMPLE_RATIO_ENV, "nan", "using 1 (keep every invocation)", "sample_ratio", 1.0),
+        (SAMPLE_RATIO_ENV, "10%", "using 1 (keep every invocation)", "sample_ratio", 1.0),
+        (SAMPLE_RATIO_ENV, "-0.1", "using 1 (keep every invocation)", "sample_ratio", 1.0),
+        (SAMPLE_RATIO_ENV, "1.5", "using 1 instead", "sample_ratio", 1.0),
+        (SAMPLE_RATIO_ENV, "٠.٥", "using 1 (keep every invocation)", "sample_ratio", 1.0),
+        (KEEP_SLOWER_THAN_ENV, "soon", "no threshold", "keep_slower_than_millis", None),
+        (KEEP_SLOWER_THAN_ENV, "inf", "no threshold", "keep_slower_than_millis", None),
+        (KEEP_SLOWER_THAN_ENV, "-5", "no threshold", "keep_slower_than_millis", None),
+        (KEEP_SLOWER_THAN_ENV, "1e999", "using 86400000", "keep_slower_than_millis", 86_400_000),
+    ],
+)
+def test_a_bad_sampling_value_warns_once_naming_variable_value_and_what_is_used(
+    caplog: pytest.LogCaptureFixture,
+    variable: str,
+    raw: str,
+    used: str,
+    field: str,
+    expected: float | None,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="otel_lambda_processor"):
+        first = load_settings({variable: raw})
+        second = load_settings({variable: raw})
+    assert getattr(first, field) == getattr(second, field) == expected
+    assert len(caplog.records) == 1, "warned once, not once per construction"
+    message = caplog.records[0].getMessage()
+    assert variable in message and repr(raw) in message and used in message
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"sample_ratio": 1.01}, "sample_ratio"),
+        ({"sample_ratio": -0.5}, "-0.5"),
+        ({"sample_ratio": float("nan")}, "nan"),
+        ({"sample_ratio": True}, "True"),
+        ({"sample_ratio": "0.5"}, "'0.5'"),
+        ({"keep_slower_than_millis": -1}, "keep_slower_than_millis"),
+        ({"keep_slower_than_millis": float("inf")}, "inf"),
+        ({"keep_slower_than_millis": 10**9}, "keep_slower_than_millis"),
+    ],
+)
+def test_an_invalid_sampling_argument_raises_value_error_naming_it(
+    kwargs: dict[str, object], needle: str
+) -> None:
+    with pytest.raises(ValueError, match=needle):
+        LambdaSpanProcessor(ScriptedExporter(), **kwargs)  # type: ignore[arg-type]
+
+
+def test_the_log_processor_never_reads_the_sampling_variables(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    env = {SAMPLE_RATIO_ENV: "oops", KEEP_SLOWER_THAN_ENV: "100"}
+    with caplog.at_level(logging.WARNING):
+        logs = config.load_settings(env, variables=config.LOG_VARIABLES)
+    assert (logs.sample_ratio, logs.keep_slower_than_millis) == (1.0, None)
+    assert caplog.records == []
+
+
+def test_the_processor_reads_the_sampling_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(SAMPLE_RATIO_ENV, "0.2")
+    monkeypatch.setenv(KEEP_SLOWER_THAN_ENV, "300")
+    p = LambdaSpanProcessor(ScriptedExporter(), mode="finalize")
+    try:
+        assert (p.settings.sample_ratio, p.settings.keep_slower_than_millis) == (0.2, 300.0)
+        assert p._sampling is not None and p._sampling.sampler.keep_slower_than_ns == 300_000_000
+        assert p.sampled_out_spans == 0
+    finally:
+        p.shutdown()

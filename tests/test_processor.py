@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
@@ -120,8 +121,8 @@ def test_a_batch_that_fails_twice_is_counted_as_dropped(
     p = make(provider, otlp_exporter, mode="finalize")
     end_spans(provider, 5)
     receiver.inject(Fault(status=400), times=2)
-    assert p.force_flush(4000) is False
-    assert p.force_flush(4000) is False
+    assert p.force_flush(5000) is False
+    assert p.force_flush(5000) is False
     assert p.dropped_spans == 5
     end_spans(provider, 2, prefix="later")
     assert p.force_flush(5000) is True
@@ -391,3 +392,255 @@ def test_a_forked_child_starts_empty_with_its_own_export_thread(
     assert receiver.span_names() == ["child0"]
     assert p.force_flush(5000)
     assert sorted(receiver.span_names()) == ["child0", "parent0", "parent1", "parent2"]
+
+
+# -- per-invocation sampling ---------------------------------------------------------------------
+class Ended(SpanProcessor):
+    """Counts the sampled spans that end: what the accounting identity adds up to."""
+
+    def __init__(self) -> None:
+        self.spans: list[object] = []
+
+    def on_end(self, span: object) -> None:  # type: ignore[override]
+        if span.context.trace_flags.sampled:  # type: ignore[attr-defined]
+            self.spans.append(span)
+
+
+class LambdaContext:
+    def __init__(self, request_id: str) -> None:
+        self.aws_request_id = request_id
+        self.invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:orders"
+        self.function_name = "orders"
+        self.function_version = "$LATEST"
+
+
+def sampling_setup(
+    exporter: object, **kwargs: object
+) -> tuple[TracerProvider, LambdaSpanProcessor, Ended]:
+    provider = TracerProvider(shutdown_on_exit=False)
+    ended = Ended()
+    provider.add_span_processor(ended)
+    processor = LambdaSpanProcessor(exporter, **kwargs)  # type: ignore[arg-type]
+    provider.add_span_processor(processor)
+    return provider, processor, ended
+
+
+def traced_invocations(provider: TracerProvider) -> object:
+    """A traced handler whose event says what to do: children, sleep, raise, flush."""
+    from otel_lambda_processor import traced_handler
+
+    tracer = provider.get_tracer("app")
+
+    @traced_handler(tracer_provider=provider)
+    def handler(event: dict[str, object], context: object) -> dict[str, object]:
+        for i in range(int(event.get("children", 2))):  # type: ignore[call-overload]
+            tracer.start_span(f"child{i}").end()
+            if event.get("flush") == i:
+                provider.force_flush(5000)
+        if event.get("sleep"):
+            time.sleep(float(event["sleep"]))  # type: ignore[arg-type]
+        if event.get("raise"):
+            raise RuntimeError("failed")
+        return {"statusCode": int(event.get("status", 200))}  # type: ignore[call-overload]
+
+    return handler
+
+
+def by_trace(receiver: OTLPReceiver) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for span in receiver.spans:
+        found.setdefault(span.span.trace_id.hex(), set()).add(span.name)
+    return found
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "finalize"])
+def test_sampling_keeps_errors_slow_and_upstream_sampled_invocations_whole_and_drops_the_rest(
+    receiver: OTLPReceiver, otlp_exporter: OTLPSpanExporter, mode: str
+) -> None:
+    from . import events
+
+    provider, p, ended = sampling_setup(
+        otlp_exporter, mode=mode, sample_ratio=0.0, keep_slower_than_millis=50
+    )
+    handler = traced_invocations(provider)
+    for n in range(3):
+        handler({"children": 3}, LambdaContext(f"ordinary-{n}"))  # type: ignore[operator]
+    with pytest.raises(RuntimeError):
+        handler({"raise": True}, LambdaContext("raises"))  # type: ignore[operator]
+    no_parent = events.api_gateway_v2()
+    del no_parent["headers"]["traceparent"]
+    handler({**no_parent, "status": 502}, LambdaContext("answers-502"))  # type: ignore[operator]
+    handler(no_parent, LambdaContext("http-ordinary"))  # type: ignore[operator]
+    handler({"sleep": 0.08}, LambdaContext("slow"))  # type: ignore[operator]
+    handler(events.api_gateway_v2(), LambdaContext("upstream"))  # type: ignore[operator]
+    unsampled = events.api_gateway_v2()
+    unsampled["headers"]["traceparent"] = events.TRACEPARENT[:-2] + "00"
+    handler(unsampled, LambdaContext("upstream-unsampled"))  # type: ignore[operator]
+    assert p.force_flush(5000)
+    kept = {
+        s.attributes["faas.invocation_id"]
+        for s in receiver.spans
+        if "faas.invocation_id" in s.attributes
+    }
+    assert kept == {"raises", "answers-502", "slow", "upstream"}
+    assert all({"child0", "child1"} <= names for names in by_trace(receiver).values())
+    assert p.dropped_spans == 0
+    assert len(receiver.spans) + p.sampled_out_spans == len(ended.spans)
+    assert p.sampled_out_spans >= 3 * 4, "three ordinary invocations of four spans at least"
+    p.shutdown()
+    provider.shutdown()
+
+
+def test_without_sampling_spans_go_straight_to_the_ring_as_before(
+    provider: TracerProvider,
+) -> None:
+    plain = make(provider, ScriptedExporter(), mode="finalize")
+    explicit = make(provider, ScriptedExporter(), mode="finalize", sample_ratio=1.0)
+    end_spans(provider, 3)
+    for p in (plain, explicit):
+        assert p._sampling is None and len(p._ring) == 3 and p.sampled_out_spans == 0
+        assert p.on_end.__code__ is plain.on_end.__code__  # type: ignore[attr-defined]
+    sampling = make(provider, ScriptedExporter(), mode="finalize", sample_ratio=0.5)
+    end_spans(provider, 2)
+    assert sampling._sampling is not None and len(sampling._ring) == 0
+    assert sampling._sampling.sampler.pending == 2, "undecided spans wait beside the ring"
+
+
+def test_a_flush_in_the_middle_keeps_the_invocation_whole(
+    receiver: OTLPReceiver, otlp_exporter: OTLPSpanExporter
+) -> None:
+    provider, p, ended = sampling_setup(otlp_exporter, mode="sync", sample_ratio=0.0)
+    handler = traced_invocations(provider)
+    handler({"children": 4, "flush": 1}, LambdaContext("flushed"))  # type: ignore[operator]
+    handler({"children": 4}, LambdaContext("ordinary"))  # type: ignore[operator]
+    assert p.force_flush(5000)
+    (trace_names,) = by_trace(receiver).values()
+    assert {"child0", "child1", "child2", "child3"} <= trace_names
+    assert len(receiver.spans) + p.sampled_out_spans == len(ended.spans)
+    assert p.sampled_out_spans >= 5
+    p.shutdown()
+    provider.shutdown()
+
+
+def test_the_aws_lambda_instrumentations_flush_after_its_span_decides_the_invocation(
+    receiver: OTLPReceiver, otlp_exporter: OTLPSpanExporter
+) -> None:
+    # It ends its span (with faas.invocation_id), then flushes the provider, then the runtime
+    # says "handler done": the flush decides, and only then exports.
+    from otel_lambda_processor.signals import HandlerDone, InvocationStarted
+
+    provider, p, ended = sampling_setup(otlp_exporter, mode="sync", sample_ratio=0.0)
+    tracer = provider.get_tracer("instrumentation")
+    p.on_signal(InvocationStarted("r1", None, None, threading.get_ident()))
+    with tracer.start_as_current_span("orders", attributes={"faas.invocation_id": "r1"}):
+        tracer.start_span("inner").end()
+    assert provider.force_flush(5000)
+    completion = p.on_signal(HandlerDone("r1"))
+    assert completion is None or completion.wait(5)
+    assert receiver.spans == [] and p.sampled_out_spans == 2 == len(ended.spans)
+    p.shutdown()
+    provider.shutdown()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "finalize"])
+def test_sigterm_in_the_middle_of_an_invocation_exports_its_spans(
+    receiver: OTLPReceiver, otlp_exporter: OTLPSpanExporter, mode: str
+) -> None:
+    from otel_lambda_processor.signals import ExportDue, ExportReason, InvocationStarted
+
+    provider, p, ended = sampling_setup(otlp_exporter, mode=mode, sample_ratio=0.0)
+    tracer = provider.get_tracer("app")
+    p.on_signal(InvocationStarted("r1", None, None, threading.get_ident()))
+    root = tracer.start_span("handler", attributes={"faas.invocation_id": "r1"})
+    with trace.use_span(root, end_on_exit=False):
+        for i in range(3):
+            tracer.start_span(f"child{i}").end()
+    completion = p.on_signal(ExportDue(ExportReason.SHUTDOWN, time.monotonic() + 5))
+    assert completion is not None and completion.wait(5)
+    assert sorted(receiver.span_names()) == ["child0", "child1", "child2"]
+    assert p.sampled_out_spans == 0 and len(ended.spans) == 3
+    p.shutdown()
+    provider.shutdown()
+
+
+def test_an_invocation_larger_than_the_buffer_is_kept_whole_and_exported_while_it_runs(
+    receiver: OTLPReceiver, otlp_exporter: OTLPSpanExporter
+) -> None:
+    from otel_lambda_processor.signals import HandlerDone, InvocationStarted
+
+    provider, p, ended = sampling_setup(
+        otlp_exporter, mode="async", sample_ratio=0.0, max_queue_size=64
+    )
+    tracer = provider.get_tracer("app")
+    p.on_signal(InvocationStarted("big", None, None, threading.get_ident()))
+    with tracer.start_as_current_span("handler", attributes={"faas.invocation_id": "big"}):
+        for i in range(400):
+            tracer.start_span(f"child{i}").end()
+            if i % 50 == 49:
+                time.sleep(0.02)  # a handler doing work: the background export keeps up
+        exported_while_running = len(receiver.spans)
+    p.on_signal(HandlerDone("big", None, False, False))
+    assert p.force_flush(5000)
+    assert exported_while_running > 0, "the high-water export ran during the invocation"
+    assert p.sampled_out_spans == 0
+    assert len(receiver.spans) + p.dropped_spans == len(ended.spans) == 401
+    assert "handler" in receiver.span_names(), "the invocation span survived"
+    p.shutdown()
+    provider.shutdown()
+
+
+def test_spans_outside_any_invocation_are_always_kept(
+    receiver: OTLPReceiver, otlp_exporter: OTLPSpanExporter
+) -> None:
+    from opentelemetry.context import Context as OtelContext
+
+    from otel_lambda_processor.signals import HandlerDone, InvocationStarted
+
+    provider, p, ended = sampling_setup(otlp_exporter, mode="sync", sample_ratio=0.0)
+    tracer = provider.get_tracer("app")
+    with tracer.start_as_current_span("init"):
+        tracer.start_span("load config").end()
+    p.on_signal(InvocationStarted("r1", None, None, threading.get_ident()))
+
+    def background() -> None:
+        with tracer.start_as_current_span("refresh cache", context=OtelContext()):
+            tracer.start_span("fetch").end()
+
+    with tracer.start_as_current_span("handler", attributes={"faas.invocation_id": "r1"}):
+        worker = threading.Thread(target=background)
+        worker.start()
+        worker.join()
+    completion = p.on_signal(HandlerDone("r1"))
+    assert completion is not None and completion.wait(5)
+    assert sorted(receiver.span_names()) == ["fetch", "init", "load config", "refresh cache"]
+    assert p.sampled_out_spans == 1 and len(ended.spans) == 5
+    p.shutdown()
+    provider.shutdown()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_keeps_the_sampled_out_count_and_samples_on_its_own() -> None:
+    from otel_lambda_processor.signals import HandlerDone
+
+    provider, p, _ = sampling_setup(ScriptedExporter(), mode="finalize", sample_ratio=0.0)
+    tracer = provider.get_tracer("app")
+    with tracer.start_as_current_span("handler"):
+        tracer.start_span("child").end()
+    p.on_signal(HandlerDone("parent"))
+    assert p.sampled_out_spans == 2
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            with tracer.start_as_current_span("handler"):
+                pass
+            p.on_signal(HandlerDone("child"))
+            code = 0 if p.sampled_out_spans == 3 and p._sampling is not None else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert p.sampled_out_spans == 2
+    p.shutdown()
+    provider.shutdown()

@@ -113,3 +113,76 @@ def test_every_ended_span_is_exported_or_counted_as_dropped(
     if not finish_with_shutdown:
         processor.shutdown()
     provider.shutdown()
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    capacity=st.integers(1, 48),
+    mode=st.sampled_from(["sync", "async", "finalize"]),
+    ratio=st.sampled_from([0.0, 0.5]),
+    plans=st.lists(thread_ops, min_size=1, max_size=3),
+    script=st.lists(st.sampled_from(["ok", "ok", "fail", "hang"]), max_size=8),
+    finish_with_shutdown=st.booleans(),
+)
+def test_with_sampling_every_ended_span_is_exported_dropped_or_sampled_out(
+    capacity: int,
+    mode: str,
+    ratio: float,
+    plans: list[list[tuple[str, int]]],
+    script: list[str],
+    finish_with_shutdown: bool,
+) -> None:
+    # Threads ending traces, flushing and saying "handler done" at once: sampling steps race
+    # the hot path, flushes and the export thread, and still every span is accounted once.
+    provider = TracerProvider(shutdown_on_exit=False)
+    exporter = ScriptedExporter(script)
+    processor = LambdaSpanProcessor(
+        exporter,
+        mode=mode,
+        max_queue_size=capacity,
+        max_export_batch_size=max(1, capacity // 2),
+        export_timeout_millis=2000,
+        sample_ratio=ratio,
+    )
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("property")
+    ended: dict[int, int] = defaultdict(int)
+    start = threading.Barrier(len(plans))
+
+    def run(index: int, plan: list[tuple[str, int]]) -> None:
+        start.wait()
+        for op, arg in plan:
+            if op == "end":
+                with tracer.start_as_current_span("root"):
+                    for _ in range(arg - 1):
+                        tracer.start_span("s").end()
+                ended[index] += arg
+            elif op == "flush":
+                processor.force_flush(arg)
+            else:
+                handler_done()
+
+    threads = [threading.Thread(target=run, args=(i, p)) for i, p in enumerate(plans)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    exporter.script.clear()
+    exporter.release.set()
+    if finish_with_shutdown:
+        processor.shutdown()
+    else:
+        for _ in range(3):
+            if processor.force_flush(10_000):
+                break
+    delivered = [s.get_span_context().span_id for s in exporter.delivered()]
+    assert len(delivered) == len(set(delivered)), "a span was exported successfully twice"
+    total = sum(ended.values())
+    assert len(delivered) + processor.dropped_spans + processor.sampled_out_spans == total
+    processor.shutdown()
+    provider.shutdown()
