@@ -271,7 +271,9 @@ def test_collector_failures_keep_logs_and_metrics_for_the_next_export(
     assert all(inside(r.received_at, second) for r in receiver.logs())
     assert receiver.log_count() == 4, "the kept records went out with the next export"
     # The failed collection goes again, once, before the newer one: nothing counted twice.
-    assert [r.item_count for r in run.accepted("metrics")] == [2, 2]
+    assert [r.item_count for r in run.accepted("metrics")] == [2, 2], {
+        p.name for p in receiver.metric_points()
+    }
     assert counter_values(receiver) == [1, 1]
     assert [p.sum for p in receiver.metric_points("work.items")] == [2, 3], "oldest first"
     assert all(inside(p.received_at, second) for p in receiver.metric_points())
