@@ -156,11 +156,19 @@ class SamplerMachine(RuleBasedStateMachine):
         root = Root(False, start, self._tick(), None)
         self.background.add(self._append(trace_id, root).key)
 
+    def _waiting_in_the_middle(self) -> bool:
+        """Whether an undecided invocation has spans waiting: a flush now exports them, so the
+        rest of it must be kept (with none waiting, nothing of it leaves yet)."""
+        if self.current is None or self.current.root_ended or self.sampler is None:
+            return False
+        waiting = {item.key for item in self.sampler.inbox}
+        return any(key in waiting for key in self.current.keys)
+
     @rule()
     @precondition(lambda self: self.sampler is not None)
     def flush(self) -> None:
         assert self.sampler is not None
-        if self.current is not None and not self.current.root_ended:
+        if self._waiting_in_the_middle():
             self.current.must_keep = True  # in the middle of an undecided invocation
         self._take(self.sampler.flush(self._tick()))
 
@@ -170,7 +178,7 @@ class SamplerMachine(RuleBasedStateMachine):
         assert self.sampler is not None
         if not self.invocations:
             return
-        if self.current is not None and not self.current.root_ended:
+        if self._waiting_in_the_middle():
             self.current.must_keep = True  # the deadline, before the handler is done
         last = self.invocations[-1].request
         self._take(self.sampler.flush(self._tick(), last))
