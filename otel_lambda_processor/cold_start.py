@@ -155,9 +155,10 @@ class ColdStart:
         except Exception:
             return None
 
-    def restored(self) -> None:
-        """The SnapStart after-restore hook: the next invocation is cold again."""
-        now = time.time_ns()
+    def restored(self, now_ns: int | None = None) -> None:
+        """The SnapStart after-restore hook, at ``now_ns`` (default: the wall clock): the next
+        invocation is cold again."""
+        now = time.time_ns() if now_ns is None else now_ns
         with self._lock:
             self._cold = True
             self._restored_ns = now

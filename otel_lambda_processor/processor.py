@@ -270,7 +270,9 @@ class LambdaSpanProcessor(BufferedPipeline, SpanProcessor):
             settings.sample_ratio,
             None if slower is None else int(slower * 1_000_000),
             SDK_SPANS,
-            random.random,  # re-seeded in forked children and after a SnapStart restore
+            # From the operating system: environments restored from one SnapStart snapshot
+            # would otherwise toss the same coins (Lambda does not re-seed ``random``).
+            random.SystemRandom().random,
             now_ns=time.time_ns(),
         )
         shell = self._sampling = SamplingShell(

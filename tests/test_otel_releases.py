@@ -127,3 +127,68 @@ def test_on_the_installed_release_init_imports_neither_protobuf_nor_requests(
     seen = json.loads(result.stdout)
     assert seen == {"init": [], "flushed": True}
     assert receiver.span_names() == ["root"]
+
+
+@pytest.mark.usefixtures("without_http_client")
+def test_arguments_the_installed_official_exporter_lacks_are_ignored_with_a_warning(
+    receiver: OTLPReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``max_request_size`` and ``meter_provider`` are 1.45's: before, the official exporter
+    would refuse them at every export; they are left out, said once, and the spans arrive."""
+    from otel_lambda_processor import LambdaSpanProcessor
+
+    processor = LambdaSpanProcessor(
+        OTLPSpanExporter(endpoint=receiver.endpoint, max_request_size=4_000_000),
+        mode="finalize",
+    )
+    spans = make_spans(4)
+    for span in spans:
+        processor.on_end(span)
+    assert processor.force_flush(10_000) is True
+    assert receiver.span_count == 4 and processor.dropped_spans == 0
+    ignored = [r for r in caplog.records if "max_request_size is not supported" in r.getMessage()]
+    assert len(ignored) == (0 if LEAN_EXPORT else 1)
+    processor.shutdown()
+
+
+def test_a_refused_connection_through_the_official_exporter_is_said_once(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No collector at the endpoint: one line naming it, not a traceback per batch (releases
+    before 1.45 raise the refusal out of the official exporter)."""
+    import socket
+
+    monkeypatch.setattr(exporter_module, "http_client_installed", lambda: False)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    endpoint = f"http://127.0.0.1:{port}/v1/traces"
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as Official,
+    )
+
+    official = Official(endpoint=endpoint, timeout=1)
+    try:  # 1.34 raises the refusal; later releases retry it and return a failure
+        official.export(make_spans(2))
+    except Exception:
+        raises = True
+    else:
+        raises = False
+    caplog.clear()
+    exporter = OTLPSpanExporter(endpoint=endpoint, timeout=1)
+    for _ in range(2):
+        assert exporter.export(make_spans(2)) == SpanExportResult.FAILURE
+    assert not [r for r in caplog.records if r.exc_info], "no traceback"
+    said = [r for r in caplog.records if "no OTLP collector answers" in r.getMessage()]
+    if raises:
+        assert len(said) == 1 and endpoint in said[0].getMessage()
+        assert exporter.no_collector_at == endpoint
+    else:  # the official exporter's own retries and lines
+        assert said == [] and exporter.no_collector_at is None
+    exporter.shutdown()
+
+
+@pytest.mark.usefixtures("without_http_client")
+def test_an_argument_nobody_knows_still_fails_at_construction() -> None:
+    with pytest.raises(TypeError, match="unexpected keyword argument 'retries'"):
+        OTLPSpanExporter(endpoint="http://127.0.0.1:9/v1/traces", retries=3)

@@ -274,7 +274,7 @@ def test_every_span_is_exported_dropped_or_sampled_out_and_no_invocation_is_spli
     sigterm_in: int | None,
     seed: int,
 ) -> None:
-    random.seed(seed)  # the coins (and the SDK's ids): one example, one outcome
+    random.seed(seed)  # the SDK's ids (the coins come from the operating system)
     provider = TracerProvider(shutdown_on_exit=False)
     exporter = ScriptedExporter(script)
     processor = LambdaSpanProcessor(

@@ -323,6 +323,25 @@ def _release_reason(name: str) -> tuple[Any, ...] | None:
     return None
 
 
+def _unknown_arguments(official: type, given: dict[str, Any]) -> list[str]:
+    """The keys of ``given`` that the official exporter's constructor does not take."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(official).parameters
+    except (TypeError, ValueError):  # pragma: no cover - a constructor without a signature
+        return []
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return []
+    return [key for key in given if key not in parameters]
+
+
+def _official_release() -> str:
+    from .releases import _version
+
+    return _version("opentelemetry.exporter.otlp.proto.http.version")
+
+
 def _internal_metrics_enabled() -> bool:
     raw = os.environ.get("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "")
     return raw.strip().lower() == "true"
@@ -375,6 +394,7 @@ class _LeanExport:
         #: (a refused connection to an endpoint that never answered); else ``None``.
         self.no_collector_at: str | None = None
         self._official: Any = None
+        self._others = tuple(others)
         self._shutdown = False
         self._official_arguments = {
             **arguments,
@@ -409,7 +429,7 @@ class _LeanExport:
         self._official_later = False
         if reason is not None:
             _say_once(*reason)
-            if _release_reason(signal.say) is None:
+            if _release_reason(signal.say) is None or others:  # an unknown argument fails now
                 self._use_official()
             else:
                 self._official_later = True
@@ -419,8 +439,21 @@ class _LeanExport:
 
         signal = self._signal
         official = getattr(import_module(signal.official_module), signal.official_class)
-        # Only what was given: older official exporters take fewer arguments, all optional.
+        # Only what was given, and only what the installed release takes: before 1.45 the
+        # official exporters know neither max_request_size nor meter_provider (nor, for
+        # metrics, max_export_batch_size); all their arguments are optional.
         given = {key: value for key, value in self._official_arguments.items() if value is not None}
+        # Arguments nobody knows stay, for the official exporter to refuse as it does.
+        unknown = [key for key in _unknown_arguments(official, given) if key not in self._others]
+        for key in unknown:
+            signal.logger.warning(
+                "%s: %s is not supported by the installed opentelemetry-exporter-otlp-proto-http "
+                "(%s); ignored",
+                signal.say,
+                key,
+                _official_release(),
+            )
+            del given[key]
         self._official = official(**given)
         self._official_later = False
         return self._official
@@ -504,7 +537,7 @@ class _LeanExport:
     def _export_items(self, items: Any, count: int, *args: Any, **kwargs: Any) -> Any:
         official = self._official_exporter()
         if official is not None:
-            return official.export(items, *args, **kwargs)
+            return self._export_official(official, items, args, kwargs)
         if self._shutdown:
             self._signal.logger.warning("Exporter already shutdown, ignoring batch")
             return self._failure
@@ -513,6 +546,24 @@ class _LeanExport:
             built: Any = self._official
             return built.export(items, *args, **kwargs)
         return self._send(items, count, sender)
+
+    def _export_official(
+        self, official: Any, items: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """The official exporter's export; a refused connection to an endpoint that never
+        answered (older releases raise it) is said once, as on the lean path, not raised."""
+        try:
+            result = official.export(items, *args, **kwargs)
+        except Exception as error:
+            if not _no_collector(self._endpoint, error):
+                raise
+            self.no_collector_at = self._endpoint
+            _say_no_collector(self._signal, self._endpoint)
+            return self._failure
+        if result == self._success:
+            _answered.add(self._endpoint)
+        self.no_collector_at = None
+        return result
 
     def _shutdown_lean(self, *args: Any, **kwargs: Any) -> None:
         with self._lock:

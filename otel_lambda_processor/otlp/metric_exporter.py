@@ -104,8 +104,8 @@ class OTLPMetricExporter(_LeanExport, MetricExporter):
         from ..metric_reader import data_points
 
         if self._official is not None:
-            return self._official.export(  # type: ignore[no-any-return]
-                metrics_data, timeout_millis, **kwargs
+            return self._export_official(  # type: ignore[no-any-return]
+                self._official, metrics_data, (timeout_millis,), kwargs
             )
         return self._export_items(metrics_data, data_points(metrics_data))  # type: ignore[no-any-return]
 
