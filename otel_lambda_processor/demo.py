@@ -6,10 +6,13 @@ runtime loop with the same hooks, and a line that says so), exporting through re
 exporters to the embedded receiver, which answers after a simulated network delay. For each
 setup it prints the response latency the caller saw, how long the invocation stayed open after
 the response, and the accounting of spans, log records and metric points; then one invocation's
-span tree with its log records, the metrics, and the first invocation's trace with the init span
-of its cold start (each environment starts when its setup runs, as Lambda starts one for a
-request). ``--plot FILE`` draws the last invocation of each setup: when the response left and
-when each export request went out.
+span tree with its log records, the metrics, the first invocation's trace with the init span of
+its cold start (each environment starts when its setup runs, as Lambda starts one for a
+request), and which invocations per-invocation sampling kept and why (``async + sampling``: one
+slow order, one failing order, the rest ordinary; its accounting adds the processor's
+``sampled_out_spans`` and ``dropped_spans``, which the function reports as metrics).
+``--plot FILE`` draws the last invocation of each setup but ``async + sampling`` (its timing is
+async's): when the response left and when each export request went out.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
+
 from .cold_start import INIT_SPAN
+from .config import KEEP_SLOWER_THAN_ENV, SAMPLE_RATIO_ENV
 from .testing import (
     InvocationRecord,
     LambdaEmulator,
@@ -46,6 +52,41 @@ COLLECTOR_LATENCY = 0.03  # seconds; a collector one region hop away
 PLOT_FORMATS = ("png", "svg", "pdf")
 #: Which signal an export request carried, as the plot names it.
 SIGNALS = ("spans", "log records", "metric points")
+#: The span processor's counters, as ``demo_function.COUNTERS`` reports them (with sampling).
+COUNTERS = ("spans.sampled_out", "spans.dropped")
+SAMPLE_RATIO = 0.2  # async + sampling keeps about one ordinary invocation in five
+KEEP_SLOWER_THAN_MS = 100  # and every invocation slower than this
+SLOW_ORDER, FAILING_ORDER = 1003, 1005  # in async + sampling only
+SLOW_QUERY_MS = 150  # how long the slow order's last query takes
+
+
+class Order(NamedTuple):
+    """One invocation's event."""
+
+    number: int
+    amount: float  # USD
+    slow_ms: int = 0  # its last query takes this long
+    fails: bool = False  # rendering its receipt raises, after it was counted: the invocation fails
+
+    def event(self) -> dict[str, Any]:
+        event: dict[str, Any] = {"order": self.number, "amount": self.amount}
+        if self.slow_ms:
+            event["slow_ms"] = self.slow_ms
+        if self.fails:
+            event["fails"] = True
+        return event
+
+
+ORDERS = tuple(Order(number, value) for number, value in enumerate(ORDER_VALUES, 1001))
+#: The same orders, one slow and one failing: what sampling must keep whatever the ratio.
+SAMPLED_ORDERS = tuple(
+    order._replace(slow_ms=SLOW_QUERY_MS)
+    if order.number == SLOW_ORDER
+    else order._replace(fails=True)
+    if order.number == FAILING_ORDER
+    else order
+    for order in ORDERS
+)
 
 
 class Setup(NamedTuple):
@@ -53,6 +94,24 @@ class Setup(NamedTuple):
     demo_setup: str
     handler: str
     collections: int  # how often its metric reader collects in the run
+    orders: tuple[Order, ...] = ORDERS
+    #: Per-invocation sampling (LAMBDA_SPAN_PROCESSOR_SAMPLE_RATIO); ``None``: off.
+    sample_ratio: float | None = None
+    keep_slower_than_ms: float | None = None  # LAMBDA_SPAN_PROCESSOR_KEEP_SLOWER_THAN_MS
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The metrics its function reports: with sampling, the processor's counters too."""
+        return METRICS if self.sample_ratio is None else METRICS + COUNTERS
+
+    def environment(self) -> dict[str, str]:
+        """Its sampling configuration, as Lambda gives a function its own; pinned off in the
+        other setups, so that the variables of the shell the demo runs in change nothing."""
+        ratio, slower = self.sample_ratio, self.keep_slower_than_ms
+        return {
+            SAMPLE_RATIO_ENV: "1" if ratio is None else f"{ratio:g}",
+            KEEP_SLOWER_THAN_ENV: "" if slower is None else f"{slower:g}",
+        }
 
 
 SETUPS = (
@@ -73,6 +132,16 @@ SETUPS = (
         "batch+flush",
         "otel_lambda_processor.demo_function.batch_handler",
         INVOCATIONS,
+    ),
+    # async, sampled per invocation: an export after each response, and at SIGTERM.
+    Setup(
+        "async + sampling",
+        "async+sampling",
+        "otel_lambda_processor.demo_function.handler",
+        INVOCATIONS + 1,
+        SAMPLED_ORDERS,
+        SAMPLE_RATIO,
+        KEEP_SLOWER_THAN_MS,
     ),
 )
 
@@ -110,6 +179,71 @@ class Totals(NamedTuple):
     value_sum: float | None
 
 
+class Outcome(NamedTuple):
+    """What the collector got of one invocation in a setup that samples."""
+
+    order: Order
+    ended: int  # the spans it made
+    arrived: int  # the spans of its trace at the receiver
+    error: bool  # one of those has status ERROR
+    duration_ms: float | None  # its invocation span's, if that arrived
+
+    @property
+    def kept(self) -> bool:
+        return self.arrived > 0
+
+
+class Sampling(NamedTuple):
+    """What a sampling setup did: its settings, the processor's counters as their last metric
+    points said (``None``: none arrived), each invocation's outcome, and the spans that arrived
+    in the trace of none of its invocations."""
+
+    ratio: float
+    keep_slower_than_ms: float | None
+    sampled_out: int | None
+    dropped: int | None
+    outcomes: list[Outcome]
+    strays: int
+
+    def why(self, outcome: Outcome) -> str:
+        """Why a kept invocation was kept, as far as the collector can tell."""
+        slower, ms = self.keep_slower_than_ms, outcome.duration_ms
+        if outcome.error:
+            return "error"
+        if slower is not None and ms is not None and ms > slower:
+            return f"slow: {ms:.0f} ms"
+        return "ordinary, by chance" if self.ratio < 1 else "ordinary"
+
+    def problems(self, spans: Count) -> list[str]:
+        """Where the run breaks sampling's promises: exported + dropped + sampled out ==
+        ended; the processor's count matches the invocations missing at the collector; each
+        invocation whole or not at all; failed and slow ones kept."""
+        found = []
+        if self.sampled_out is None or self.dropped is None:
+            found.append("the processor's counters did not arrive")
+        else:
+            total = spans.exported + self.dropped + self.sampled_out
+            if total != spans.produced:
+                found.append(
+                    f"exported + dropped + sampled out = {total}, but {spans.produced} ended"
+                )
+            missing = sum(v.ended for v in self.outcomes if not v.kept)
+            if missing != self.sampled_out:
+                found.append(
+                    f"{missing} spans of invocations that did not arrive, "
+                    f"but {self.sampled_out} counted as sampled out"
+                )
+        for v in self.outcomes:
+            if v.kept and v.arrived != v.ended:
+                found.append(f"order {v.order.number}: {v.arrived} of its {v.ended} spans arrived")
+            if not v.kept and (v.order.fails or v.order.slow_ms):
+                what = "failed" if v.order.fails else "slow"
+                found.append(f"order {v.order.number} ({what}) was sampled out")
+        if self.strays:
+            found.append(f"{self.strays} spans arrived outside the trace of any invocation")
+        return found
+
+
 class Row(NamedTuple):
     setup: str
     response_ms: list[float]
@@ -123,10 +257,19 @@ class Row(NamedTuple):
     received_logs: list[ReceivedLogRecord]
     extensions: list[tuple[str, list[str]]]  # (name, events) of each extension that registered
     key: str  # the setup's DEMO_SETUP
+    sampling: Sampling | None = None  # where the setup samples per invocation
+
+    def spans_accounted(self) -> int:
+        """Spans exported, or sampled out by the processor's count: never lost."""
+        sampled_out = self.sampling.sampled_out if self.sampling else None
+        return self.spans.exported + (sampled_out or 0)
 
     def lost(self) -> bool:
-        """Fewer items arrived than were produced, or the last metrics miss an order."""
-        short = any(c.exported < c.produced for c in (self.spans, self.logs, self.points))
+        """Fewer items arrived (or were sampled out) than were produced, or the last metrics
+        miss an order."""
+        short = self.spans_accounted() < self.spans.produced or any(
+            c.exported < c.produced for c in (self.logs, self.points)
+        )
         orders, count, total = self.totals
         every_order = (
             orders == count == INVOCATIONS
@@ -137,8 +280,9 @@ class Row(NamedTuple):
 
     def extra(self) -> list[str]:
         """The signals of which more arrived than was produced."""
-        counts = {"spans": self.spans, "log records": self.logs, "metric points": self.points}
-        return [name for name, c in counts.items() if c.exported > c.produced]
+        extra = ["spans"] if self.spans_accounted() > self.spans.produced else []
+        counts = {"log records": self.logs, "metric points": self.points}
+        return extra + [name for name, c in counts.items() if c.exported > c.produced]
 
 
 class Runtime(NamedTuple):
@@ -193,6 +337,7 @@ def _launch(
             # The default, pinned: one point per metric at every collection.
             "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "cumulative",
             "PYTHONPATH": os.pathsep.join(sys.path),
+            **setup.environment(),
         },
     )
     return emulator
@@ -200,9 +345,9 @@ def _launch(
 
 def _run(setup: Setup, emulator: LambdaEmulator, receiver: OTLPReceiver) -> Row:
     results = []
-    for number, value in enumerate(ORDER_VALUES, 1001):
-        result = emulator.invoke({"order": number, "amount": value})
-        if result.status != "ok":
+    for order in setup.orders:
+        result = emulator.invoke(order.event())
+        if result.status != ("error" if order.fails else "ok"):
             raise RuntimeError(f"{setup.name}: {result}\n{emulator.output}")
         emulator.wait_idle(30)
         results.append(result)
@@ -224,22 +369,67 @@ def _run(setup: Setup, emulator: LambdaEmulator, receiver: OTLPReceiver) -> Row:
         post,
         Count(len(spans), INVOCATIONS * SPANS_PER_INVOCATION + INIT_SPANS),
         Count(len(logs), INVOCATIONS * LOGS_PER_INVOCATION),
-        Count(len(points), setup.collections * len(METRICS)),
+        Count(len(points), setup.collections * len(setup.metrics)),
         _totals(points),
         _timeline(records[last], last, spans, logs, points, sigterm),
         spans,
         logs,
         extensions,
         setup.demo_setup,
+        _sampling(setup, [r.request_id for r in results], spans, points),
+    )
+
+
+def _last_point(points: list[ReceivedMetricPoint], name: str) -> ReceivedMetricPoint | None:
+    found = [p for p in points if p.name == name]
+    return max(found, key=lambda p: p.time_unix_nano) if found else None
+
+
+def _sampling(
+    setup: Setup,
+    request_ids: list[str],
+    spans: list[ReceivedSpan],
+    points: list[ReceivedMetricPoint],
+) -> Sampling | None:
+    """What became of each invocation of a setup that samples, from what the receiver holds."""
+    if setup.sample_ratio is None:
+        return None
+    roots = {s.attributes.get("faas.invocation_id"): s for s in _invocation_spans(spans)}
+    outcomes = []
+    placed = 0
+    for index, (order, request_id) in enumerate(zip(setup.orders, request_ids, strict=True)):
+        ended = SPANS_PER_INVOCATION + (INIT_SPANS if index == 0 else 0)
+        root = roots.get(request_id)
+        if root is None:
+            outcomes.append(Outcome(order, ended, 0, False, None))
+            continue
+        mine = [s for s in spans if s.span.trace_id == root.span.trace_id]
+        placed += len(mine)
+        outcomes.append(
+            Outcome(
+                order,
+                ended,
+                len(mine),
+                any(s.span.status.code == Status.STATUS_CODE_ERROR for s in mine),
+                (root.span.end_time_unix_nano - root.span.start_time_unix_nano) / 1e6,
+            )
+        )
+    counters = [_last_point(points, name) for name in COUNTERS]
+    sampled_out, dropped = (
+        None if p is None or p.value is None else int(p.value) for p in counters
+    )
+    return Sampling(
+        setup.sample_ratio,
+        setup.keep_slower_than_ms,
+        sampled_out,
+        dropped,
+        outcomes,
+        len(spans) - placed,
     )
 
 
 def _totals(points: list[ReceivedMetricPoint]) -> Totals:
-    def last(name: str) -> ReceivedMetricPoint | None:
-        found = [p for p in points if p.name == name]
-        return max(found, key=lambda p: p.time_unix_nano) if found else None
-
-    orders, values = last(METRICS[0]), last(METRICS[1])
+    orders, values = _last_point(points, METRICS[0]), _last_point(points, METRICS[1])
     return Totals(
         orders.value if orders else None,
         values.count if values else None,
@@ -286,6 +476,21 @@ def _timeline(
         exports,
         ended - started,
         None if sigterm is None else sigterm - started,
+    )
+
+
+def _spans_accounting(spans: Count, sampling: Sampling) -> str:
+    """exported + sampled out + dropped = ended, the last two by the processor's counters."""
+    if sampling.sampled_out is None or sampling.dropped is None:
+        return (
+            f"spans: {spans.exported} exported of {spans.produced} ended; the processor's "
+            "counters did not arrive"
+        )
+    total = spans.exported + sampling.sampled_out + sampling.dropped
+    return (
+        f"spans: {spans.exported} exported + {sampling.sampled_out} sampled out + "
+        f"{sampling.dropped} dropped {'=' if total == spans.produced else '!='} {spans.produced} "
+        "ended (the processor's counters)"
     )
 
 
@@ -533,9 +738,76 @@ def _plot(rows: list[Row], path: str, runtime: str) -> str | None:
     return None
 
 
+def run_setups(
+    setups: Iterable[Setup], command: Callable[[str], list[str]] | None = None
+) -> list[Row]:
+    """Run each setup's function in its own environment (started when the setup runs, as Lambda
+    starts one for a request) and collect its row. ``command``: what runs the function (default:
+    AWS's runtime client where installed, else the minimal loop). Every process is stopped on
+    the way out, however it is left."""
+    if command is None:
+        command = _runtime().command
+    with contextlib.ExitStack() as stack:
+        batch = stack.enter_context(OTLPReceiver())
+        rows = []
+        for setup in setups:
+            # The first invocation's init span then covers that environment's init alone.
+            receiver = stack.enter_context(OTLPReceiver(latency=COLLECTOR_LATENCY))
+            emulator = _launch(stack, setup, command, receiver, batch)
+            if not emulator.wait_ready(30):
+                raise RuntimeError(f"{setup.name}: the function did not start:\n{emulator.output}")
+            rows.append(_run(setup, emulator, receiver))
+    return rows
+
+
+def _listed(head: str, items: list[str], tail: str = "") -> list[str]:
+    """``  head: a, b, c tail`` in lines of at most 100 columns, never splitting an item."""
+    lines = [f"  {head}:"]
+    indent = " " * (len(head) + 4)
+    words = [f"{item}," for item in items[:-1]] + [f"{items[-1]}{tail}" if items else f"none{tail}"]
+    for word in words:
+        if len(lines[-1]) + 1 + len(word) > 100:
+            lines.append(indent + word)
+        else:
+            lines[-1] += " " + word
+    return lines
+
+
+def _sampling_lines(row: Row, sampling: Sampling) -> list[str]:
+    """Which invocations sampling kept and why (as the collector can tell), which it sampled
+    out."""
+    settings = f"{SAMPLE_RATIO_ENV}={sampling.ratio:g}"
+    if sampling.keep_slower_than_ms is not None:
+        settings += f", {KEEP_SLOWER_THAN_ENV}={sampling.keep_slower_than_ms:g}"
+    special = [
+        f"order {v.order.number} waited {v.order.slow_ms} ms for a query"
+        if v.order.slow_ms
+        else f"order {v.order.number} failed"
+        for v in sampling.outcomes
+        if v.order.slow_ms or v.order.fails
+    ]
+    return [
+        f"per-invocation sampling in {row.setup}, configured as on Lambda:",
+        f"  {settings}",
+        "each invocation is decided once its handler is done, and exported or sampled out whole;",
+        ", ".join([*special, "the others are ordinary:"]),
+        *_listed(
+            "kept",
+            [f"{v.order.number} ({sampling.why(v)})" for v in sampling.outcomes if v.kept],
+        ),
+        *_listed(
+            "sampled out",
+            [str(v.order.number) for v in sampling.outcomes if not v.kept],
+            f" (an ordinary invocation is kept with probability {sampling.ratio:g})",
+        ),
+        "log records and metric points are not sampled.",
+    ]
+
+
 def main(plot: str | None = None) -> int:
     """Run the demo and print the table; returns a process exit code: 0, 1 if telemetry was
-    lost or the picture could not be written, 2 if ``plot`` names a file that cannot be."""
+    lost, sampling broke its rules or the picture could not be written, 2 if ``plot`` names a
+    file that cannot be."""
     problem = _plot_problem(plot) if plot else None
     if problem:
         print(f"otel-lambda-processor demo: {problem}", file=sys.stderr)
@@ -550,17 +822,7 @@ def main(plot: str | None = None) -> int:
         f"the function run by\n{runtime} under the local Lambda emulator,\nexporting with "
         "otel_lambda_processor.otlp's OTLP/HTTP exporters (the usual setup: the official ones)\n"
     )
-    with contextlib.ExitStack() as stack:  # on the way out, every process is stopped
-        batch = stack.enter_context(OTLPReceiver())
-        rows = []
-        for setup in SETUPS:
-            # Each environment starts when its setup runs, as Lambda starts one for a request:
-            # the first invocation's init span then covers that environment's init alone.
-            receiver = stack.enter_context(OTLPReceiver(latency=COLLECTOR_LATENCY))
-            emulator = _launch(stack, setup, command, receiver, batch)
-            if not emulator.wait_ready(30):
-                raise RuntimeError(f"{setup.name}: the function did not start:\n{emulator.output}")
-            rows.append(_run(setup, emulator, receiver))
+    rows = run_setups(SETUPS, command)
     header = (
         f"{'setup':<32} {'response p50':>12} {'p95':>8} {'post-response p50':>17} "
         f"{'spans':>7} {'logs':>7} {'points':>7}"
@@ -578,6 +840,8 @@ def main(plot: str | None = None) -> int:
             f"{_p(r.response_ms, 0.95):5.1f} ms {post} {r.spans!s:>7} {r.logs!s:>7} "
             f"{r.points!s:>7}"
         )
+        if r.sampling is not None:
+            print("  " + _spans_accounting(r.spans, r.sampling))
     print(
         "\nresponse: what the caller waited; post-response: how long the invocation stayed open "
         "after it\n(billed, but nobody waits). sync and the usual setup make every caller wait "
@@ -589,7 +853,9 @@ def main(plot: str | None = None) -> int:
         "points): exported/produced. A metric reader makes a\npoint per metric at each "
         "collection: after every invocation (sync, async, the usual flush) and\nat SIGTERM "
         "(async, finalize). Each environment's first invocation also has the init span\nof "
-        "its cold start."
+        "its cold start. async + sampling: async with per-invocation sampling (below); the line "
+        "under\nits row accounts for its spans by the processor's counters, which its function "
+        "reports as two\nmore metrics (two more points per collection)."
     )
     print(
         "\nthe span tree of one invocation (async) with its log records (matched by span id),\n"
@@ -609,7 +875,16 @@ def main(plot: str | None = None) -> int:
         )
         for line in _tree(rows[1].received_spans, [], invocations[0]):
             print("  " + line)
-    failed = _plot(rows, plot, runtime) if plot else None
+    broken = []
+    for r in rows:
+        if r.sampling is not None:
+            print("\n" + "\n".join(_sampling_lines(r, r.sampling)))
+            problems = r.sampling.problems(r.spans)
+            if problems:
+                broken.append(f"{r.setup}: {'; '.join(problems)}")
+    # The picture is about when each mode exports: sampling exports when async does.
+    plotted = [r for r in rows if r.sampling is None]
+    failed = _plot(plotted, plot, runtime) if plot else None
     if failed:
         print(f"otel-lambda-processor demo: {failed}", file=sys.stderr)
     elif plot:
@@ -620,4 +895,6 @@ def main(plot: str | None = None) -> int:
     lost = [r.setup for r in rows if r.lost()]
     if lost:
         print(f"\ntelemetry was lost in: {', '.join(lost)}")
-    return 1 if lost or failed else 0
+    if broken:
+        print(f"\nsampling did not keep its promises in {'; '.join(broken)}")
+    return 1 if lost or failed or broken else 0

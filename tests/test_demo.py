@@ -1,7 +1,8 @@
 """The README's first command: the local demo runs a function under the emulator in every setup,
 exports its spans, log records and metrics, prints the table and one invocation's telemetry,
-draws the timeline when asked, and cleans up after itself; without awslambdaric it says so in
-one line and runs the function under the package's minimal loop, with the same result."""
+shows which invocations per-invocation sampling kept and why, draws the timeline when asked, and
+cleans up after itself; without awslambdaric it says so in one line and runs the function under
+the package's minimal loop, with the same result."""
 
 from __future__ import annotations
 
@@ -15,18 +16,31 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
+from otel_lambda_processor import demo as demo_module
 from otel_lambda_processor.demo import (
     COLLECTOR_LATENCY,
+    COUNTERS,
+    FAILING_ORDER,
     INIT_SPANS,
     INVOCATIONS,
+    KEEP_SLOWER_THAN_MS,
     LOGS_PER_INVOCATION,
     METRICS,
     ORDER_VALUES,
+    SAMPLED_ORDERS,
+    SETUPS,
+    SLOW_ORDER,
     SPANS_PER_INVOCATION,
+    Count,
+    Outcome,
+    Row,
+    Sampling,
+    run_setups,
 )
 
 # Run the CLI with these modules missing, as in an environment that does not have them.
@@ -61,6 +75,17 @@ ROW = re.compile(
 )
 SYNC, ASYNC = "sync", "async"
 FINALIZE, USUAL = "finalize + BatchSpanProcessor", "BatchSpanProcessor + force_flush"
+SAMPLING = "async + sampling"
+EVERY_SETUP = {SYNC, ASYNC, FINALIZE, USUAL, SAMPLING}
+SPANS = INVOCATIONS * SPANS_PER_INVOCATION + INIT_SPANS  # every setup's function ends as many
+ORDERS = [order.number for order in SAMPLED_ORDERS]
+ERROR = Status.STATUS_CODE_ERROR
+# The line under the sampling row: the rest of its spans, by the processor's counters.
+ACCOUNTING = re.compile(
+    r"^  spans: (?P<exported>\d+) exported \+ (?P<sampled_out>\d+) sampled out \+ "
+    r"(?P<dropped>\d+) dropped = (?P<ended>\d+) ended \(the processor's counters\)$",
+    flags=re.M,
+)
 
 
 class Run(NamedTuple):
@@ -113,28 +138,35 @@ def test_every_setup_exports_every_span_and_log_record(
 ) -> None:
     assert demo.returncode == 0, demo.stdout + demo.stderr
     rows = table(demo)
-    assert set(rows) == {SYNC, ASYNC, FINALIZE, USUAL}, demo.stdout
-    for row in rows.values():
-        spans = INVOCATIONS * SPANS_PER_INVOCATION + INIT_SPANS  # the cold start's, once
-        assert row["spans"] == row["spans_produced"] == str(spans)
+    assert set(rows) == EVERY_SETUP, demo.stdout
+    for setup, row in rows.items():
+        assert row["spans_produced"] == str(SPANS)  # the cold start's init span, once
+        if setup != SAMPLING:  # that one exports the invocations it keeps
+            assert row["spans"] == str(SPANS)
+        # Log records are not sampled.
         assert row["logs"] == row["logs_produced"] == str(INVOCATIONS * LOGS_PER_INVOCATION)
     assert "was lost" not in demo.stdout
+    assert "did not keep its promises" not in demo.stdout
 
 
 @pytest.mark.parametrize(
-    ("setup", "collections"),
+    ("setup", "collections", "metrics"),
     [
-        (SYNC, INVOCATIONS),  # before every response, once however many say handler done
-        (ASYNC, INVOCATIONS + 1),  # after every response, and at SIGTERM
-        (FINALIZE, 1),  # at SIGTERM only
-        (USUAL, INVOCATIONS),  # at every force_flush
+        (SYNC, INVOCATIONS, METRICS),  # before every response, once however many say handler done
+        (ASYNC, INVOCATIONS + 1, METRICS),  # after every response, and at SIGTERM
+        (FINALIZE, 1, METRICS),  # at SIGTERM only
+        (USUAL, INVOCATIONS, METRICS),  # at every force_flush
+        (SAMPLING, INVOCATIONS + 1, METRICS + COUNTERS),  # async, and the processor's counters
     ],
 )
 def test_metric_points_are_one_per_metric_at_each_collection_of_the_setup(
-    demo: subprocess.CompletedProcess[str], setup: str, collections: int
+    demo: subprocess.CompletedProcess[str],
+    setup: str,
+    collections: int,
+    metrics: tuple[str, ...],
 ) -> None:
     row = table(demo)[setup]
-    assert row["points"] == row["points_produced"] == str(collections * len(METRICS)), row
+    assert row["points"] == row["points_produced"] == str(collections * len(metrics)), row
 
 
 def test_who_waits_for_the_collector(demo: subprocess.CompletedProcess[str]) -> None:
@@ -185,6 +217,214 @@ def test_the_output_fits_100_columns(run: Run, fallback: Run) -> None:
         assert max(len(line) for line in result.stdout.splitlines()) <= 100, result.stdout
 
 
+# -- per-invocation sampling ------------------------------------------------------------------
+# async + sampling: ratio 0.2 and a threshold; order 1003 is slow, order 1005 fails, the others
+# are ordinary. Which ordinary ones are kept is chance: the checks hold whichever they are.
+
+
+def spans_of(order: int) -> int:
+    """The spans an order's invocation ends: the first also has the cold start's init span."""
+    return SPANS_PER_INVOCATION + (INIT_SPANS if order == ORDERS[0] else 0)
+
+
+def sampling_section(result: subprocess.CompletedProcess[str]) -> tuple[dict[int, str], list[int]]:
+    """The orders the demo says were kept (with why) and sampled out."""
+    _, section = result.stdout.split(f"per-invocation sampling in {SAMPLING}", 1)
+    text = " ".join(section.split())  # the lists may wrap
+    match = re.search(r"kept: (.*?) sampled out: (.*?) \(an ordinary invocation", text)
+    assert match, result.stdout
+    kept = {int(order): why for order, why in re.findall(r"(\d+) \(([^)]*)\)", match[1])}
+    return kept, [int(order) for order in re.findall(r"\d+", match[2])]
+
+
+def slower_than_the_threshold(why: str) -> bool:
+    slow = re.fullmatch(r"slow: (\d+) ms", why)
+    return slow is not None and int(slow[1]) >= KEEP_SLOWER_THAN_MS  # rounded to the ms
+
+
+@pytest.mark.parametrize("which", ["run", "fallback"])
+def test_sampling_accounts_for_every_span_exported_sampled_out_or_dropped(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    result: subprocess.CompletedProcess[str] = request.getfixturevalue(which).result
+    assert result.returncode == 0, result.stdout + result.stderr
+    row = table(result)[SAMPLING]
+    accounting = ACCOUNTING.search(result.stdout)
+    assert accounting, result.stdout
+    exported, sampled_out, dropped, ended = (
+        int(accounting[name]) for name in ("exported", "sampled_out", "dropped", "ended")
+    )
+    assert (exported, ended) == (int(row["spans"]), int(row["spans_produced"])) == (exported, SPANS)
+    assert exported + dropped + sampled_out == ended
+    assert dropped == 0
+    # The processor's count is exactly the spans of the invocations the collector never got:
+    # whole invocations, the first with its init span.
+    _, out = sampling_section(result)
+    assert sampled_out == sum(spans_of(order) for order in out), result.stdout
+
+
+def test_sampling_keeps_the_failed_and_the_slow_invocation_and_says_why(
+    demo: subprocess.CompletedProcess[str],
+) -> None:
+    kept, out = sampling_section(demo)
+    assert sorted([*kept, *out]) == ORDERS, demo.stdout  # each order once, kept or not
+    assert kept[FAILING_ORDER] == "error", demo.stdout
+    assert slower_than_the_threshold(kept[SLOW_ORDER]), demo.stdout
+    for order, why in kept.items():
+        if order not in (SLOW_ORDER, FAILING_ORDER):  # by chance (or slow on a busy machine)
+            assert why == "ordinary, by chance" or slower_than_the_threshold(why), demo.stdout
+    assert "LAMBDA_SPAN_PROCESSOR_SAMPLE_RATIO=0.2" in demo.stdout
+    assert f"LAMBDA_SPAN_PROCESSOR_KEEP_SLOWER_THAN_MS={KEEP_SLOWER_THAN_MS}" in demo.stdout
+
+
+@pytest.fixture(scope="module")
+def at_ratio_0() -> Row:
+    """The sampling setup with ratio 0: only what the rules keep reaches the collector."""
+    setup = next(s for s in SETUPS if s.name == SAMPLING)
+    (row,) = run_setups([setup._replace(sample_ratio=0.0)])
+    return row
+
+
+def test_at_ratio_0_the_failed_and_the_slow_invocation_arrive_whole_and_no_ordinary_one(
+    at_ratio_0: Row,
+) -> None:
+    row = at_ratio_0
+    # Log records are not sampled: each order's first one names it and gives its trace.
+    assert len(row.received_logs) == INVOCATIONS * LOGS_PER_INVOCATION
+    trace_of = {
+        int(match[1]): record.trace_id
+        for record in row.received_logs
+        if (match := re.match(r"order (\d+) validated", str(record.body)))
+    }
+    assert sorted(trace_of) == ORDERS
+    arrived = {
+        order: [s for s in row.received_spans if s.span.trace_id == trace_of[order]]
+        for order in ORDERS
+    }
+    assert sum(len(spans) for spans in arrived.values()) == len(row.received_spans)
+
+    def invocation_ms(order: int) -> float:
+        (root,) = [s for s in arrived[order] if "faas.trigger" in s.attributes]
+        return (root.span.end_time_unix_nano - root.span.start_time_unix_nano) / 1e6
+
+    assert len(arrived[FAILING_ORDER]) == spans_of(FAILING_ORDER)
+    errors = {s.name for s in arrived[FAILING_ORDER] if s.span.status.code == ERROR}
+    assert errors == {"render", "demo-orders"}  # where it raised, and the invocation span
+    assert len(arrived[SLOW_ORDER]) == spans_of(SLOW_ORDER)
+    assert invocation_ms(SLOW_ORDER) > KEEP_SLOWER_THAN_MS
+    ordinary = [order for order in ORDERS if order not in (SLOW_ORDER, FAILING_ORDER)]
+    for order in ordinary:  # none arrives, unless it was slow itself (a busy machine)
+        assert not arrived[order] or invocation_ms(order) > KEEP_SLOWER_THAN_MS, order
+    # The processor counted exactly the ordinary invocations' spans as sampled out.
+    sampling = row.sampling
+    assert sampling is not None and sampling.dropped == 0
+    missing = [order for order in ORDERS if not arrived[order]]
+    assert sampling.sampled_out == sum(spans_of(order) for order in missing)
+    assert len(row.received_spans) + sampling.sampled_out == SPANS
+    assert not row.lost() and sampling.problems(row.spans) == []
+
+
+def test_a_sampling_run_that_breaks_the_rules_fails_the_demo(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ratio 0 and no threshold: the slow order is sampled out, which the demo's sampling row
+    promises never happens; the demo says so and exits with 1."""
+    sync, async_, *_, sampling = SETUPS
+    broken = sampling._replace(sample_ratio=0.0, keep_slower_than_ms=None)
+    monkeypatch.setattr(demo_module, "SETUPS", (sync, async_, broken))
+    assert demo_module.main() == 1
+    out = capsys.readouterr().out
+    assert (
+        f"sampling did not keep its promises in {SAMPLING}: order {SLOW_ORDER} (slow) was " in out
+    )
+    assert "telemetry was lost" not in out  # sampled out, and counted: not lost
+
+
+# What the demo itself checks of a sampling run, without running one: a healthy outcome at ratio
+# 0 (the slow and the failed order kept whole, the rest sampled out) and ways to break it.
+
+
+def healthy() -> tuple[Sampling, Count]:
+    """14 spans exported (orders 1003 and 1005, 7 each), 29 sampled out (1001 with its init span,
+    1002, 1004, 1006), none dropped: 43 ended."""
+    kept = {SLOW_ORDER: 150.0, FAILING_ORDER: 10.0}  # their invocation spans' durations, in ms
+    outcomes = [
+        Outcome(order, spans_of(order.number), 0, False, None)
+        if order.number not in kept
+        else Outcome(
+            order,
+            spans_of(order.number),
+            spans_of(order.number),
+            order.number == FAILING_ORDER,
+            kept[order.number],
+        )
+        for order in SAMPLED_ORDERS
+    ]
+    exported = sum(v.arrived for v in outcomes)
+    return Sampling(0.0, KEEP_SLOWER_THAN_MS, SPANS - exported, 0, outcomes, 0), Count(
+        exported, SPANS
+    )
+
+
+def test_a_healthy_sampling_outcome_has_no_problems() -> None:
+    sampling, spans = healthy()
+    assert (spans.exported, sampling.sampled_out) == (14, 29)
+    assert sampling.problems(spans) == []
+    assert [sampling.why(v) for v in sampling.outcomes if v.kept] == ["slow: 150 ms", "error"]
+
+
+def healthy_but(order: int, spans: int) -> list[Outcome]:
+    """The healthy outcomes, but ``spans`` of ``order``'s arrived."""
+    return [
+        v._replace(arrived=spans) if v.order.number == order else v for v in healthy()[0].outcomes
+    ]
+
+
+@pytest.mark.parametrize(
+    ("exported", "changes", "says"),
+    [
+        (14, {"sampled_out": None}, "the processor's counters did not arrive"),
+        (14, {"dropped": 1}, "exported + dropped + sampled out = 44, but 43 ended"),
+        (
+            14,
+            {"sampled_out": 28, "dropped": 1},
+            "29 spans of invocations that did not arrive, but 28 counted as sampled out",
+        ),
+        (
+            7,
+            {"outcomes": healthy_but(FAILING_ORDER, 0), "sampled_out": 36},
+            f"order {FAILING_ORDER} (failed) was sampled out",
+        ),
+        (
+            7,
+            {"outcomes": healthy_but(SLOW_ORDER, 0), "sampled_out": 36},
+            f"order {SLOW_ORDER} (slow) was sampled out",
+        ),
+        (
+            10,
+            {"outcomes": healthy_but(SLOW_ORDER, 3), "dropped": 4},
+            f"order {SLOW_ORDER}: 3 of its 7 spans arrived",
+        ),
+        (16, {"strays": 2}, "2 spans arrived outside the trace of any invocation"),
+    ],
+    ids=[
+        "no counters",
+        "more accounted than ended",
+        "counted but arrived",
+        "error sampled out",
+        "slow sampled out",
+        "partial trace",
+        "strays",
+    ],
+)
+def test_the_demo_says_where_sampling_broke_its_promises(
+    exported: int, changes: dict[str, Any], says: str
+) -> None:
+    sampling, spans = healthy()
+    problems = sampling._replace(**changes).problems(spans._replace(exported=exported))
+    assert says in problems, problems
+
+
 # -- without awslambdaric ---------------------------------------------------------------------
 
 
@@ -211,9 +451,9 @@ def test_without_awslambdaric_every_setup_still_exports_everything(fallback: Run
     result = fallback.result
     assert result.returncode == 0, result.stdout + result.stderr
     rows = table(result)
-    assert set(rows) == {SYNC, ASYNC, FINALIZE, USUAL}, result.stdout
-    for row in rows.values():
-        for signal_ in ("spans", "logs", "points"):
+    assert set(rows) == EVERY_SETUP, result.stdout
+    for setup, row in rows.items():
+        for signal_ in ("spans", "logs", "points") if setup != SAMPLING else ("logs", "points"):
             assert row[signal_] == row[f"{signal_}_produced"], row
     assert float(rows[ASYNC]["post"]) >= COLLECTOR_LATENCY * 1000  # exported after the response
     assert float(rows[ASYNC]["p50"]) < float(rows[USUAL]["p50"])
@@ -290,6 +530,12 @@ def test_extension_marks_only_where_an_extension_registered(picture: Path) -> No
         "async",
         "finalize+batch",
     }
+
+
+def test_the_picture_leaves_out_the_sampling_row(picture: Path) -> None:
+    """Sampling decides what is exported, not when: its timing is async's."""
+    assert not [gid for gid in marks(picture) if ":async+sampling" in gid]
+    assert "async + sampling" not in picture.read_text()
 
 
 def test_the_picture_shows_who_waits_for_the_export(picture: Path) -> None:
