@@ -15,6 +15,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricsData
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.trace import Tracer
 
 #: workload name: whether every string value is unique to its span, record or point
 WORKLOADS = {"repeated values": False, "distinct values": True}
@@ -27,18 +28,63 @@ def lambda_spans(count: int, distinct: bool) -> list[ReadableSpan]:
     return _spans(count, _distinct_attributes if distinct else _repeated_attributes)
 
 
+def lambda_invocation(
+    count: int, distinct: bool, request_id: str, *, failed: bool = False, one_trace: bool = True
+) -> list[ReadableSpan]:
+    """One invocation's ``count`` spans in the order they end, as a handler makes them: its
+    invocation span (``faas.invocation_id`` = ``request_id``, as ``traced_handler`` sets it) ends
+    last, the others are its children with :func:`lambda_spans`' attributes (``distinct``) and
+    events, and no error status. ``failed``: the invocation span has status ERROR (the handler
+    raised). ``one_trace=False``: each of the others continues a trace of its own instead, under a
+    sampled remote parent (a batch whose records carry their producers' trace context)."""
+    from opentelemetry import trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusCode, TraceFlags
+
+    attributes = _distinct_attributes if distinct else _repeated_attributes
+    provider = TracerProvider(resource=_resource(), shutdown_on_exit=False)
+    tracers = _tracers(provider)
+    invocation = tracers[2].start_span(
+        "orders handler",
+        kind=SpanKind.SERVER,
+        attributes={"faas.invocation_id": request_id, "faas.trigger": "http"},
+    )
+    parent = trace.set_span_in_context(invocation)
+    spans: list[ReadableSpan] = []
+    for i in range(count - 1):
+        if not one_trace:
+            producer = SpanContext(
+                (i + 1) * 0x9E3779B97F4A7C15, i + 1, is_remote=True, trace_flags=TraceFlags(1)
+            )
+            parent = trace.set_span_in_context(NonRecordingSpan(producer))
+        span = tracers[i % 3].start_span(f"step {i % 20}", parent, attributes=attributes(i))
+        if i % 10 == 0:
+            span.add_event("retry", {"attempt": 1 + i % 3})
+        span.end()
+        spans.append(span)  # type: ignore[arg-type]
+    if failed:
+        invocation.set_status(StatusCode.ERROR, "upstream unavailable")
+    invocation.end()
+    spans.append(invocation)  # type: ignore[arg-type]
+    return spans
+
+
 # -- spans --------------------------------------------------------------------------------------
+def _tracers(provider: TracerProvider) -> list[Tracer]:
+    """The three scopes a Lambda function's spans come from: two instrumentations and its own."""
+    return [
+        provider.get_tracer("opentelemetry.instrumentation.botocore", "0.66b1"),
+        provider.get_tracer("opentelemetry.instrumentation.urllib3", "0.66b1"),
+        provider.get_tracer("orders", "2.3.1"),
+    ]
+
+
 def _spans(count: int, attributes: Callable[[int], dict[str, Any]]) -> list[ReadableSpan]:
     """A Lambda function's spans: one resource, three scopes interleaved (span ``i`` from scope
     ``i % 3``, with ``attributes(i)``), an event on some, an error status on a few."""
     from opentelemetry.trace import StatusCode
 
     provider = TracerProvider(resource=_resource(), shutdown_on_exit=False)
-    tracers = [
-        provider.get_tracer("opentelemetry.instrumentation.botocore", "0.66b1"),
-        provider.get_tracer("opentelemetry.instrumentation.urllib3", "0.66b1"),
-        provider.get_tracer("orders", "2.3.1"),
-    ]
+    tracers = _tracers(provider)
     spans: list[ReadableSpan] = []
     for i in range(count):
         tracer = tracers[i % 3]

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Sequence
+from itertools import islice
 from typing import Any, Generic, Protocol, TypeVar
 
 from opentelemetry.trace import StatusCode
@@ -200,8 +201,10 @@ class Window:
 def _remember(memory: dict[Any, None], keys: Iterable[Any], limit: int) -> None:
     for key in keys:
         memory[key] = None
-    while len(memory) > limit:
-        del memory[next(iter(memory))]
+    excess = len(memory) - limit
+    if excess > 0:  # the oldest first, in one pass (one at a time rescans what was deleted)
+        for key in list(islice(memory, excess)):
+            del memory[key]
 
 
 class InvocationSampler(Generic[T]):

@@ -11,6 +11,7 @@ from harness import Question
 #: module names, in report order; each module defines ``QUESTION``
 ORDER = (
     "on_end",
+    "sampling",
     "span_overhead",
     "span_export",
     "import_time",
