@@ -29,8 +29,8 @@ from typing import Any, NamedTuple
 
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
-from .cold_start import INIT_SPAN
-from .config import KEEP_SLOWER_THAN_ENV, SAMPLE_RATIO_ENV
+from .export.config import KEEP_SLOWER_THAN_ENV, SAMPLE_RATIO_ENV
+from .instrumentation.cold_start import INIT_SPAN
 from .testing import (
     InvocationRecord,
     LambdaEmulator,

@@ -381,8 +381,11 @@ def build_layer(
             ],
             f"installing {requirement} for Python {version_text} on {architecture}",
         )
-        script = site / "otel_lambda_processor" / WRAPPER
-        if not (site / "otel_lambda_processor" / "lambda_wrapper.py").is_file():
+        installed = site / "otel_lambda_processor"
+        script = installed / WRAPPER
+        # The handler module: in instrumentation/ since the layout by layer, at the top before.
+        handlers = ("instrumentation/lambda_wrapper.py", "lambda_wrapper.py")
+        if not any((installed / handler).is_file() for handler in handlers):
             raise LayerError(f"{requirement} has no lambda_wrapper module: too old for a layer")
         if not script.is_file():
             raise LayerError(f"{requirement} has no {WRAPPER} script: too old for a layer")

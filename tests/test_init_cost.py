@@ -16,14 +16,9 @@ import pytest
 
 from otel_lambda_processor.testing.emulator import LambdaEmulator
 
-#: Needed only to follow the Lambda lifecycle: imported at construction inside Lambda only.
-LAMBDA_ONLY = (
-    "otel_lambda_processor.coordinator",
-    "otel_lambda_processor.lifecycle",
-    "otel_lambda_processor.runtime_hooks",
-    "otel_lambda_processor.sigterm",
-    "urllib3",
-)
+#: Needed only to follow the Lambda lifecycle: imported at construction inside Lambda only (every
+#: module of the extension/ layer, and the HTTP client).
+LAMBDA_ONLY = ("otel_lambda_processor.extension", "urllib3")
 
 SCRIPT = """
 import json, re, sys, typing
@@ -76,7 +71,8 @@ def run(**env: str) -> dict[str, list[str]]:
 
 
 def lambda_only(loaded: list[str]) -> list[str]:
-    return [m for m in loaded if m in LAMBDA_ONLY or m.startswith("urllib3.")]
+    inside = tuple(f"{name}." for name in LAMBDA_ONLY)
+    return [m for m in loaded if m in LAMBDA_ONLY or m.startswith(inside)]
 
 
 def test_outside_lambda_construction_imports_nothing_only_lambda_needs() -> None:
@@ -93,7 +89,7 @@ def test_inside_lambda_construction_starts_the_coordinator() -> None:
     with LambdaEmulator() as emulator:
         seen = run(AWS_LAMBDA_RUNTIME_API=emulator.runtime_api)
         assert emulator.extensions() != [], "registered during construction"
-    assert "otel_lambda_processor.coordinator" in seen["new"]
+    assert "otel_lambda_processor.extension.coordinator" in seen["new"]
     assert "urllib3" in seen["new"]
 
 

@@ -98,8 +98,8 @@ def test_the_zip_has_the_wrapper_at_its_root_and_everything_else_in_python(built
     assert (wrapper.external_attr >> 16) & 0o777 == 0o755
     assert os.access(built.root / "otel-lambda-wrapper", os.X_OK)
     assert sorted({name.split("/")[0] for name in infos}) == ["otel-lambda-wrapper", "python"]
-    assert "python/otel_lambda_processor/lambda_wrapper.py" in infos
-    assert "python/otel_lambda_processor/configurator.py" in infos
+    assert "python/otel_lambda_processor/instrumentation/lambda_wrapper.py" in infos
+    assert "python/otel_lambda_processor/instrumentation/configurator.py" in infos
 
 
 def test_the_layer_has_the_runtime_dependencies_for_the_lambda_platform(built: Built) -> None:

@@ -14,7 +14,7 @@ The variables (the README's table says more, with what happens on a bad value):
   at most 3,600,000).
 - ``OTEL_SDK_DISABLED``: ``true`` means no registration, no threads, nothing exported.
 - ``LAMBDA_SPAN_PROCESSOR_SAMPLE_RATIO``: the share of ordinary invocations whose spans are kept,
-  0 to 1 (1.0: every invocation, no sampling; see :mod:`.sampling`).
+  0 to 1 (1.0: every invocation, no sampling; see :mod:`..processors.sampling`).
 - ``LAMBDA_SPAN_PROCESSOR_KEEP_SLOWER_THAN_MS``: keep every invocation whose invocation span
   lasted longer, in ms (unset: no threshold; at most 86,400,000).
 
@@ -34,9 +34,9 @@ import re
 import threading
 from collections.abc import Mapping
 
-from .signals import Record, field
+from ..signals import Record, field
 
-_logger = logging.getLogger(__name__)
+_logger = logging.getLogger("otel_lambda_processor.config")  # named as before the layout
 
 MODE_ENV = "LAMBDA_EXTENSION_SPAN_PROCESSOR_MODE"
 QUEUE_SIZE_ENV = "LAMBDA_SPAN_PROCESSOR_QUEUE_SIZE"

@@ -16,10 +16,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from .buffer import SpanRing
-from .config import ProcessorMode, ProcessorSettings
-from .exporting import DONE, ExportWorker, FlushTicket, ItemKind, Probe
-from .signals import (
+from ..signals import (
     HUB,
     Completion,
     ExportDue,
@@ -29,6 +26,9 @@ from .signals import (
     Signal,
     seconds_left,
 )
+from .buffer import SpanRing
+from .config import ProcessorMode, ProcessorSettings
+from .worker import DONE, ExportWorker, FlushTicket, ItemKind, Probe
 
 _logger = logging.getLogger("otel_lambda_processor.processor")
 

@@ -55,7 +55,7 @@ def unencodable_probe(exporter: object, encoder: str = "encode_spans") -> Probe 
 
 def _unencodable_as_otlp(encoder: str, items: Sequence[Any]) -> list[tuple[int, str]]:
     # Imported on the first failed export only; the encoder raises where the official one does.
-    from . import otlp
+    from .. import otlp
 
     encode = getattr(otlp, encoder)
     try:

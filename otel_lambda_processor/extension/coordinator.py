@@ -4,7 +4,7 @@ One per process. It registers through the Extensions API synchronously during in
 background thread it would lose the race with the runtime's first ``/runtime/invocation/next``),
 runs one daemon thread that waits in ``/event/next`` with no read timeout, hooks the runtime
 client for "response sent", and watches for SIGTERM. The decisions are the sans-IO
-:class:`~otel_lambda_processor.lifecycle.Lifecycle`'s; this module only does the I/O.
+:class:`~.lifecycle.Lifecycle`'s; this module only does the I/O.
 """
 
 from __future__ import annotations
@@ -20,16 +20,14 @@ from typing import Any
 
 from opentelemetry.context import attach, create_key, detach, set_value
 
-from . import runtime_hooks
-from .config import (
+from ..export.config import (
     DEADLINE_MARGIN_MILLIS,
     FALLBACK_FLUSH_LEAD_MILLIS,
     SIGTERM_BUDGET_MILLIS,
     LambdaEnvironment,
     coordinator_environment,
 )
-from .lifecycle import Flush, Lifecycle, LifecycleError, Phase
-from .signals import (
+from ..signals import (
     HUB,
     ExportDue,
     ExportReason,
@@ -40,6 +38,8 @@ from .signals import (
     deadline_from_epoch_ms,
     epoch_ms_or_none,
 )
+from . import runtime_hooks
+from .lifecycle import Flush, Lifecycle, LifecycleError, Phase
 from .sigterm import SigtermWatcher
 
 try:  # the keys OpenTelemetry instrumentations check; private, so guard them
@@ -53,12 +53,14 @@ except ImportError:  # pragma: no cover
     _SUPPRESS = create_key("suppress_instrumentation")
     _SUPPRESS_HTTP = create_key("suppress_http_instrumentation")
 
-_logger = logging.getLogger(__name__)
+_logger = logging.getLogger("otel_lambda_processor.coordinator")  # named as before the layout
 
 EXTENSION_NAME = "otel-lambda-processor"
 API_PATH = "/2020-01-01/extension"
 #: Responses of the Extensions API are small JSON documents; anything larger is refused.
 MAX_RESPONSE_BYTES = 1024 * 1024
+#: The metric reader's module, looked up by name and never imported (see _other_providers).
+_METRIC_READER_MODULE = "otel_lambda_processor.processors.metrics"
 #: Backoff after a failed Extensions API call: at most two requests a second, then slower.
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
@@ -468,7 +470,7 @@ def _other_providers() -> list[object]:
 
     providers: list[object] = [trace.get_tracer_provider(), _logs.get_logger_provider()]
     meters = metrics.get_meter_provider()
-    ours = sys.modules.get(f"{__package__}.metric_reader")  # never imported here: no time
+    ours = sys.modules.get(_METRIC_READER_MODULE)  # never imported here: no time
     readers = getattr(meters, "_all_metric_readers", None)
     if not (ours and readers and all(isinstance(r, ours.LambdaMetricReader) for r in readers)):
         providers.append(meters)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from collections import OrderedDict
 
-from .signals import ExportReason, Record, field
+from ..signals import ExportReason, Record, field
 
 
 class Phase(enum.Enum):

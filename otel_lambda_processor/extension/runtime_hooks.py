@@ -17,14 +17,14 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .signals import epoch_ms_or_none
+from ..signals import epoch_ms_or_none
 
 if TYPE_CHECKING:
     from typing import Protocol
 else:
     Protocol = object  # for type checkers only: a real one costs cold start (see signals)
 
-_logger = logging.getLogger(__name__)
+_logger = logging.getLogger("otel_lambda_processor.runtime_hooks")  # named as before the layout
 
 MODULE = "awslambdaric.lambda_runtime_client"
 _MARK = "__otel_lambda_processor_hook__"

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-_logger = logging.getLogger(__name__)
+_logger = logging.getLogger("otel_lambda_processor.sigterm")  # named as before the layout
 
 #: How long the watcher lets a main thread that is running Python take over the re-raise.
 _MAIN_THREAD_GRACE = 0.05

@@ -78,7 +78,7 @@ def os_process_start_ns() -> int | None:
 def imported_ns() -> int:
     """When the package was imported (epoch ns); now if that was not noted."""
     try:
-        from . import _IMPORTED_NS
+        from .. import _IMPORTED_NS
     except ImportError:
         return time.time_ns()
     return _IMPORTED_NS if isinstance(_IMPORTED_NS, int) else time.time_ns()

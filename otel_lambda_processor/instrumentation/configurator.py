@@ -27,8 +27,8 @@ from opentelemetry.sdk import _configuration
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 from opentelemetry.sdk.resources import OTELResourceDetector
 
-from .config import lambda_function_environment
-from .processor import LambdaSpanProcessor
+from ..export.config import lambda_function_environment
+from ..processors.spans import LambdaSpanProcessor
 from .resource import lambda_attributes
 
 
@@ -47,7 +47,7 @@ def _resource_defaults() -> dict[str, Any]:
     return {k: v for k, v in attributes.items() if k not in user}
 
 
-_logger = logging.getLogger(__name__)
+_logger = logging.getLogger("otel_lambda_processor.configurator")  # named as before the layout
 
 
 def _lean(exporter_args_map: Any, exporter: Any, official: type, ours: str) -> Any:
@@ -58,7 +58,7 @@ def _lean(exporter_args_map: Any, exporter: Any, official: type, ours: str) -> A
     """
     if type(exporter) is not official:
         return exporter
-    from . import otlp
+    from .. import otlp
 
     built: Any = exporter
     built.shutdown()
@@ -78,7 +78,7 @@ def _lambda_log_processor(exporter_args_map: Any, exporter: Any) -> Any:
     """The exporting log record processor for one configured exporter."""
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 
-    from .log_processor import LambdaLogRecordProcessor
+    from ..processors.logs import LambdaLogRecordProcessor
 
     return LambdaLogRecordProcessor(
         _lean(exporter_args_map, exporter, OTLPLogExporter, "OTLPLogExporter")
@@ -90,7 +90,7 @@ def _reader_class(exporter_class: type) -> type:
     exporter's arguments."""
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
-    from .metric_reader import LambdaMetricReader
+    from ..processors.metrics import LambdaMetricReader
 
     class ConfiguredLambdaMetricReader(LambdaMetricReader):
         def __init__(self, **exporter_args: Any) -> None:

@@ -22,9 +22,9 @@ from opentelemetry.context import Context, attach, detach
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from ..export.config import lambda_environment, lambda_function_environment, sdk_disabled
+from ..signals import handler_done
 from .cold_start import COLD_START, Phase
-from .config import lambda_environment, lambda_function_environment, sdk_disabled
-from .signals import handler_done
 from .triggers import (
     OTHER,
     TriggerSpan,
@@ -36,7 +36,7 @@ from .triggers import (
     xray_span_context,
 )
 
-_logger = logging.getLogger(__name__)
+_logger = logging.getLogger("otel_lambda_processor.handler")  # named as before the layout
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 SCOPE = "otel_lambda_processor"

@@ -11,12 +11,14 @@ from collections.abc import Callable, MutableMapping
 from importlib import import_module
 from typing import Any
 
-_logger = logging.getLogger(__name__)
+_logger = logging.getLogger("otel_lambda_processor.lambda_wrapper")  # named as before the layout
 
 #: Where the wrapper script keeps the function's own handler (the OpenTelemetry layer's name).
 ORIG_HANDLER_ENV = "ORIG_HANDLER"
-#: What the wrapper script sets ``_HANDLER`` to.
-WRAPPER_HANDLER = f"{__name__}.handler"
+#: What the wrapper script sets ``_HANDLER`` to: this module's public path (the old, flat one,
+#: which deployed functions' environments hold), and the path it has in the package.
+WRAPPER_HANDLER = "otel_lambda_processor.lambda_wrapper.handler"
+_WRAPPER_HANDLERS = (WRAPPER_HANDLER, f"{__name__}.handler")
 #: The configurator's entry point name (``OTEL_PYTHON_CONFIGURATOR``).
 CONFIGURATOR = "otel_lambda_processor"
 
@@ -132,7 +134,7 @@ def load() -> Callable[..., Any]:
             "AWS_LAMBDA_EXEC_WRAPPER=/opt/otel-lambda-wrapper, or set "
             f"{ORIG_HANDLER_ENV} to its handler (module.function)"
         )
-    if name == WRAPPER_HANDLER:
+    if name in _WRAPPER_HANDLERS:
         raise HandlerError(f"{ORIG_HANDLER_ENV} names this wrapper itself ({name})")
     apply_defaults(os.environ)
     trace = _tracing()  # before the function's module: its imports see the configured SDK

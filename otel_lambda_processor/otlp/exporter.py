@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from ..config import otlp_timeout_seconds
+from ..export.config import otlp_timeout_seconds
 from .releases import TESTED_RELEASES, http_client_installed, untested_releases
 from .settings import ExporterSettings, credential_provider_envs, resolve
 

@@ -101,7 +101,7 @@ class OTLPMetricExporter(_LeanExport, MetricExporter):
     def export(
         self, metrics_data: MetricsData, timeout_millis: float | None = 10_000, **kwargs: Any
     ) -> MetricExportResult:
-        from ..metric_reader import data_points
+        from ..processors.metrics import data_points
 
         if self._official is not None:
             return self._export_official(  # type: ignore[no-any-return]

@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from ..config import DEFAULT_OTLP_TIMEOUT_SECONDS, otlp_timeout_seconds
+from ..export.config import DEFAULT_OTLP_TIMEOUT_SECONDS, otlp_timeout_seconds
 
 # The official exporter's logger: its configuration warnings keep their usual source.
 _official_logger = logging.getLogger("opentelemetry.exporter.otlp.proto.http._common")

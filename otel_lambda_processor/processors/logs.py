@@ -2,7 +2,7 @@
 
 ``on_emit`` appends the SDK's record to the ring as it is; the export thread turns records into
 ``ReadableLogRecord`` objects, the exporter's input, off the handler's path. Modes, signals,
-timeouts, drop accounting and shutdown are the span processor's (:mod:`.pipeline`).
+timeouts, drop accounting and shutdown are the span processor's (:mod:`..export.pipeline`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk._logs import LogRecordProcessor
 
-from .config import LOG_VARIABLES, ProcessorMode, ProcessorSettings, settings_from_environment
-from .exporting import ItemKind, unencodable_probe
-from .pipeline import BufferedPipeline
+from ..export.config import (
+    LOG_VARIABLES,
+    ProcessorMode,
+    ProcessorSettings,
+    settings_from_environment,
+)
+from ..export.pipeline import BufferedPipeline
+from ..export.worker import ItemKind, unencodable_probe
 
 if TYPE_CHECKING:
     from opentelemetry.sdk._logs import ReadWriteLogRecord

@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.context import attach, detach, set_value
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader
 
-from .config import (
+from ..export.config import (
     MetricReaderSettings,
     ProcessorMode,
     load_metric_reader_settings,
 )
-from .exporting import SUPPRESS_KEY, FlushTicket
-from .pipeline import ExportPipeline
-from .signals import Completion, HandlerDone
+from ..export.pipeline import ExportPipeline
+from ..export.worker import SUPPRESS_KEY, FlushTicket
+from ..signals import Completion, HandlerDone
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricsData

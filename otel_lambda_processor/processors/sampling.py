@@ -36,7 +36,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from opentelemetry.trace import StatusCode
 
-from .signals import Record, field
+from ..signals import Record, field
 
 # Imported only by a processor that samples (``processor.py`` imports it then): its classes cost
 # nothing to a cold start without sampling.

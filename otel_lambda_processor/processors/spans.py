@@ -18,10 +18,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import SpanContext, TraceFlags
 
-from .buffer import SpanRing
-from .config import ProcessorMode, ProcessorSettings, settings_from_environment
-from .exporting import SPANS, unencodable_probe
-from .pipeline import BufferedPipeline
+from ..export.buffer import SpanRing
+from ..export.config import ProcessorMode, ProcessorSettings, settings_from_environment
+from ..export.pipeline import BufferedPipeline
+from ..export.worker import SPANS, unencodable_probe
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -366,6 +366,7 @@ class LambdaSpanProcessor(BufferedPipeline, SpanProcessor):
         A second call does nothing. Afterwards ``on_end`` ignores spans and ``force_flush`` returns
         ``False``; whatever could not be exported by then is counted as dropped. With no export
         timeout (0) and no deadline, it still waits at most
-        :data:`~otel_lambda_processor.pipeline.SHUTDOWN_TIMEOUT_MILLIS`: interpreter exit must end.
+        :data:`~otel_lambda_processor.export.pipeline.SHUTDOWN_TIMEOUT_MILLIS`: interpreter exit
+        must end.
         """
         self._shutdown_pipeline()
