@@ -11,8 +11,8 @@ and call :func:`handler_done` (or let the extension coordinator notice) when the
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .export.config import ProcessorMode, ProcessorSettings
-from .export.config import coordinator_environment as _coordinator_environment
+from .environment import coordinator_environment as _coordinator_environment
+from .export.settings import ProcessorMode, ProcessorSettings
 from .processors.spans import LambdaSpanProcessor
 from .signals import HUB as _HUB
 from .signals import handler_done
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from importlib.machinery import ModuleSpec
     from types import ModuleType
 
-    from .export.config import MetricReaderSettings
+    from .export.settings import MetricReaderSettings
     from .instrumentation.handler import AttributesExtractor, traced_handler
     from .instrumentation.resource import lambda_resource
     from .instrumentation.triggers import TriggerSpan
@@ -48,7 +48,7 @@ _HUB.set_driver_factory(_start_coordinator)
 _LAZY = {
     "LambdaLogRecordProcessor": "processors.logs",
     "LambdaMetricReader": "processors.metrics",
-    "MetricReaderSettings": "export.config",
+    "MetricReaderSettings": "export.settings",
     "traced_handler": "instrumentation.handler",
     "AttributesExtractor": "instrumentation.handler",
     "TriggerSpan": "instrumentation.triggers",

@@ -1,4 +1,5 @@
-"""Every setting of the package, parsed in one place into one frozen object.
+"""Every variable the processors and the metric reader read, parsed in one place into their
+frozen settings (:mod:`.settings`); this module was ``otel_lambda_processor.config``.
 
 Explicit constructor arguments win over the environment, which wins over the defaults, as in the
 OpenTelemetry SDK. A bad environment value never crashes a function: it is warned about once,
@@ -23,26 +24,42 @@ mode's variable; sampling is the span processor's alone); the metric reader read
 ``LAMBDA_EXTENSION_METRIC_READER_MODE`` (same fallback), ``LAMBDA_METRIC_READER_EXPORT_TIMEOUT``
 and ``LAMBDA_METRIC_READER_MIN_INTERVAL`` (ms between exports on the mode's signal, 0 = every
 invocation; at most 86,400,000).
+
+Owns those variables and how they are read; must not hold the values' rules (:mod:`.settings`)
+nor read Lambda's own variables (:mod:`..environment`).
 """
 
 from __future__ import annotations
 
-import enum
-import logging
 import os
 import re
-import threading
 from collections.abc import Mapping
+from typing import Any
 
+from ..environment import parse_decimal, sdk_disabled, warn_once
 from ..signals import Record, field
-
-_logger = logging.getLogger("otel_lambda_processor.config")  # named as before the layout
+from .settings import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EXPORT_TIMEOUT_MILLIS,
+    DEFAULT_MODE,
+    DEFAULT_QUEUE_SIZE,
+    DEFAULT_SAMPLE_RATIO,
+    MAX_EXPORT_TIMEOUT_MILLIS,
+    MAX_KEEP_SLOWER_THAN_MILLIS,
+    MAX_MIN_INTERVAL_MILLIS,
+    MAX_QUEUE_SIZE,
+    MetricReaderSettings,
+    ProcessorMode,
+    ProcessorSettings,
+    check_int,
+    check_number,
+    parse_mode,
+)
 
 MODE_ENV = "LAMBDA_EXTENSION_SPAN_PROCESSOR_MODE"
 QUEUE_SIZE_ENV = "LAMBDA_SPAN_PROCESSOR_QUEUE_SIZE"
 BATCH_SIZE_ENV = "LAMBDA_SPAN_PROCESSOR_BATCH_SIZE"
 EXPORT_TIMEOUT_ENV = "LAMBDA_SPAN_PROCESSOR_EXPORT_TIMEOUT"
-SDK_DISABLED_ENV = "OTEL_SDK_DISABLED"
 SAMPLE_RATIO_ENV = "LAMBDA_SPAN_PROCESSOR_SAMPLE_RATIO"
 KEEP_SLOWER_THAN_ENV = "LAMBDA_SPAN_PROCESSOR_KEEP_SLOWER_THAN_MS"
 LOG_MODE_ENV = "LAMBDA_EXTENSION_LOG_PROCESSOR_MODE"
@@ -52,19 +69,6 @@ LOG_EXPORT_TIMEOUT_ENV = "LAMBDA_LOG_PROCESSOR_EXPORT_TIMEOUT"
 METRIC_MODE_ENV = "LAMBDA_EXTENSION_METRIC_READER_MODE"
 METRIC_EXPORT_TIMEOUT_ENV = "LAMBDA_METRIC_READER_EXPORT_TIMEOUT"
 METRIC_MIN_INTERVAL_ENV = "LAMBDA_METRIC_READER_MIN_INTERVAL"
-
-DEFAULT_QUEUE_SIZE = 2048
-DEFAULT_BATCH_SIZE = 512
-DEFAULT_EXPORT_TIMEOUT_MILLIS = 30_000
-#: Upper bounds: a larger queue is memory no Lambda function has; a longer timeout is no bound.
-MAX_QUEUE_SIZE = 1_048_576
-MAX_EXPORT_TIMEOUT_MILLIS = 3_600_000
-#: A day: a longer minimum interval would export metrics only at SIGTERM.
-MAX_MIN_INTERVAL_MILLIS = 86_400_000
-#: The default sample ratio: every invocation is kept (no sampling, no cost on the hot path).
-DEFAULT_SAMPLE_RATIO = 1.0
-#: A day: no invocation lasts longer (Lambda's limit is 15 minutes).
-MAX_KEEP_SLOWER_THAN_MILLIS = 86_400_000
 
 
 class SignalVariables(Record):
@@ -102,178 +106,6 @@ LOG_VARIABLES = SignalVariables(
 )
 
 
-class ProcessorMode(enum.Enum):
-    """When a :class:`LambdaSpanProcessor` exports.
-
-    ``SYNC``: inline when the handler is done (the caller waits). ``ASYNC``: right after the
-    response has been sent, before the environment freezes. ``FINALIZE``: only on ``force_flush``
-    and ``shutdown``, like the SDK's own processors.
-    """
-
-    SYNC = "sync"
-    ASYNC = "async"
-    FINALIZE = "finalize"
-
-
-DEFAULT_MODE = ProcessorMode.ASYNC
-
-
-class ProcessorSettings:
-    """The settings a processor runs with, already validated; immutable.
-
-    (A plain class rather than a dataclass: importing ``dataclasses`` alone costs ~10 ms of
-    cold start, more than this whole package may add.)
-    """
-
-    __slots__ = (
-        "export_timeout_millis",
-        "keep_slower_than_millis",
-        "max_export_batch_size",
-        "max_queue_size",
-        "mode",
-        "sample_ratio",
-        "sdk_disabled",
-    )
-    mode: ProcessorMode
-    max_queue_size: int
-    max_export_batch_size: int
-    #: Bound on one flush in milliseconds; ``0`` means only the deadline bounds it.
-    export_timeout_millis: int
-    sdk_disabled: bool
-    #: The probability of keeping an ordinary invocation's spans; 1.0 means no sampling.
-    sample_ratio: float
-    #: Invocations whose invocation span lasted longer (ms) are always kept; ``None``: no such rule.
-    keep_slower_than_millis: float | None
-
-    def __init__(
-        self,
-        mode: ProcessorMode = DEFAULT_MODE,
-        max_queue_size: int = DEFAULT_QUEUE_SIZE,
-        max_export_batch_size: int = DEFAULT_BATCH_SIZE,
-        export_timeout_millis: int = DEFAULT_EXPORT_TIMEOUT_MILLIS,
-        sdk_disabled: bool = False,
-        sample_ratio: float = DEFAULT_SAMPLE_RATIO,
-        keep_slower_than_millis: float | None = None,
-    ) -> None:
-        if not isinstance(mode, ProcessorMode):
-            raise ValueError(f"mode must be a ProcessorMode, got {mode!r}")
-        _check_int("max_queue_size", max_queue_size, 1, MAX_QUEUE_SIZE)
-        _check_int("max_export_batch_size", max_export_batch_size, 1, MAX_QUEUE_SIZE)
-        _check_int("export_timeout_millis", export_timeout_millis, 0, MAX_EXPORT_TIMEOUT_MILLIS)
-        _check_number("sample_ratio", sample_ratio, 0, 1)
-        if keep_slower_than_millis is not None:
-            _check_number(
-                "keep_slower_than_millis", keep_slower_than_millis, 0, MAX_KEEP_SLOWER_THAN_MILLIS
-            )
-        if max_export_batch_size > max_queue_size:
-            raise ValueError(
-                f"max_export_batch_size={max_export_batch_size} is larger than "
-                f"max_queue_size={max_queue_size}"
-            )
-        for name, value in (
-            ("mode", mode),
-            ("max_queue_size", max_queue_size),
-            ("max_export_batch_size", max_export_batch_size),
-            ("export_timeout_millis", export_timeout_millis),
-            ("sdk_disabled", bool(sdk_disabled)),
-            ("sample_ratio", float(sample_ratio)),
-            (
-                "keep_slower_than_millis",
-                None if keep_slower_than_millis is None else float(keep_slower_than_millis),
-            ),
-        ):
-            object.__setattr__(self, name, value)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"ProcessorSettings is immutable; cannot set {name}")
-
-    def _values(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self._fields)
-
-    _fields = (
-        "mode",
-        "max_queue_size",
-        "max_export_batch_size",
-        "export_timeout_millis",
-        "sdk_disabled",
-        "sample_ratio",
-        "keep_slower_than_millis",
-    )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ProcessorSettings):
-            return NotImplemented
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._fields)
-        return f"ProcessorSettings({inner})"
-
-
-def _check_int(name: str, value: object, minimum: int, maximum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-        raise ValueError(f"{name} must be an integer from {minimum} to {maximum}, got {value!r}")
-
-
-def _check_number(name: str, value: object, minimum: int, maximum: int) -> None:
-    """A real number in range (NaN and infinities are not: they compare false)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not minimum <= value <= maximum
-    ):
-        raise ValueError(f"{name} must be a number from {minimum} to {maximum}, got {value!r}")
-
-
-def parse_mode(value: ProcessorMode | str) -> ProcessorMode:
-    """Return the mode named by ``value`` (a member or its name, any case); ``ValueError`` else."""
-    if isinstance(value, ProcessorMode):
-        return value
-    if isinstance(value, str):
-        try:
-            return ProcessorMode(value.strip().lower())
-        except ValueError:
-            pass
-    choices = ", ".join(m.value for m in ProcessorMode)
-    raise ValueError(f"mode must be one of {choices} (any case), got {value!r}")
-
-
-_warned: set[tuple[str, str]] = set()
-_warned_lock = threading.Lock()
-
-
-def warn_once(variable: str, raw: str, problem: str, used: object) -> None:
-    """Warn about a bad setting once per process, naming the value and what is used instead."""
-    with _warned_lock:
-        if (variable, raw) in _warned:
-            return
-        _warned.add((variable, raw))
-    shown = raw if len(raw) <= 80 else raw[:80] + "..."
-    _logger.warning("%s=%r %s; using %s instead", variable, shown, problem, used)
-
-
-# Patterns are compiled (and cached by ``re``) on first use: compiling them at import would
-# cost every cold start, while most functions set none of the variables they check.
-_DECIMAL = r"([+-]?)0*([0-9]+(?:_[0-9]+)*)"
-
-
-def _parse_decimal(raw: str) -> int | None:
-    """A decimal integer in ASCII digits, else ``None``; huge ones come back as +/-10**18.
-
-    ``int()`` alone would take other scripts' digits (and ``isdigit()`` even superscripts), and
-    refuses numbers of some 4,300 digits.
-    """
-    match = re.fullmatch(_DECIMAL, raw.strip())
-    if match is None:
-        return None
-    sign, digits = match.groups()
-    value = int(digits) if len(digits) <= 18 else 10**18
-    return -value if sign == "-" else value
-
-
 def _env_int(
     env: Mapping[str, str], variable: str, default: int, minimum: int, maximum: int
 ) -> int:
@@ -285,7 +117,7 @@ def _env_int(
         raw = env.get(variable)
     if raw is None or raw.strip() == "":
         return default
-    value = _parse_decimal(raw)
+    value = parse_decimal(raw)
     if value is None:
         warn_once(variable, raw, "is not an integer", default)
         return default
@@ -364,11 +196,6 @@ def _env_mode(env: Mapping[str, str], variable: str = MODE_ENV) -> ProcessorMode
         return DEFAULT_MODE
 
 
-def sdk_disabled(env: Mapping[str, str]) -> bool:
-    """``OTEL_SDK_DISABLED`` as the SDK reads it: only ``true`` (any case) disables."""
-    return env.get(SDK_DISABLED_ENV, "").strip().lower() == "true"
-
-
 def load_settings(
     env: Mapping[str, str],
     *,
@@ -388,12 +215,12 @@ def load_settings(
     """
     resolved_mode = parse_mode(mode) if mode is not None else _env_mode(env, variables.mode)
     if max_queue_size is not None:
-        _check_int("max_queue_size", max_queue_size, 1, MAX_QUEUE_SIZE)
+        check_int("max_queue_size", max_queue_size, 1, MAX_QUEUE_SIZE)
         queue = max_queue_size
     else:
         queue = _env_int(env, variables.queue_size, DEFAULT_QUEUE_SIZE, 1, MAX_QUEUE_SIZE)
     if max_export_batch_size is not None:
-        _check_int("max_export_batch_size", max_export_batch_size, 1, MAX_QUEUE_SIZE)
+        check_int("max_export_batch_size", max_export_batch_size, 1, MAX_QUEUE_SIZE)
         if max_export_batch_size > queue:
             raise ValueError(
                 f"max_export_batch_size={max_export_batch_size} is larger than "
@@ -404,13 +231,13 @@ def load_settings(
         # Never larger than the queue: above it, one warning and the queue size.
         batch = _env_int(env, variables.batch_size, min(DEFAULT_BATCH_SIZE, queue), 1, queue)
     if export_timeout_millis is not None:
-        _check_int("export_timeout_millis", export_timeout_millis, 0, MAX_EXPORT_TIMEOUT_MILLIS)
+        check_int("export_timeout_millis", export_timeout_millis, 0, MAX_EXPORT_TIMEOUT_MILLIS)
         timeout = export_timeout_millis
     else:
         timeout = _env_timeout(env, variables.export_timeout)
     spans = variables == SPAN_VARIABLES
     if sample_ratio is not None:
-        _check_number("sample_ratio", sample_ratio, 0, 1)
+        check_number("sample_ratio", sample_ratio, 0, 1)
         ratio = float(sample_ratio)
     else:
         ratio = _env_sample_ratio(env) if spans else DEFAULT_SAMPLE_RATIO
@@ -454,34 +281,6 @@ def settings_from_environment(
     )
 
 
-class MetricReaderSettings(Record):
-    """The settings a :class:`LambdaMetricReader` runs with, already validated."""
-
-    __slots__ = ()
-    _fields = ("mode", "export_timeout_millis", "min_interval_millis", "sdk_disabled")
-
-    mode: ProcessorMode = field(0)
-    #: Bound on one collect-and-export in milliseconds; ``0`` means only the deadline bounds it.
-    export_timeout_millis: int = field(1)
-    #: The least time between two exports on the mode's signal (not at flush or shutdown).
-    min_interval_millis: int = field(2)
-    sdk_disabled: bool = field(3)
-
-    def __new__(
-        cls,
-        mode: ProcessorMode = DEFAULT_MODE,
-        export_timeout_millis: int = DEFAULT_EXPORT_TIMEOUT_MILLIS,
-        min_interval_millis: int = 0,
-        sdk_disabled: bool = False,
-    ) -> MetricReaderSettings:
-        if not isinstance(mode, ProcessorMode):
-            raise ValueError(f"mode must be a ProcessorMode, got {mode!r}")
-        _check_int("export_timeout_millis", export_timeout_millis, 0, MAX_EXPORT_TIMEOUT_MILLIS)
-        _check_int("min_interval_millis", min_interval_millis, 0, MAX_MIN_INTERVAL_MILLIS)
-        values = (mode, export_timeout_millis, min_interval_millis, bool(sdk_disabled))
-        return tuple.__new__(cls, values)
-
-
 def load_metric_reader_settings(
     env: Mapping[str, str],
     *,
@@ -500,173 +299,44 @@ def load_metric_reader_settings(
     )
 
 
-# -- the OTLP exporter's timeout (the official exporter takes any float, and then fails) -----
-
-OTLP_TIMEOUT_ENVS = ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
-DEFAULT_OTLP_TIMEOUT_SECONDS = 10.0
-MAX_OTLP_TIMEOUT_SECONDS = 3600.0
-
-
-def otlp_timeout_seconds(
-    env: Mapping[str, str], explicit: object = None, names: tuple[str, ...] = OTLP_TIMEOUT_ENVS
-) -> float | None:
-    """A usable OTLP export timeout in seconds, or ``None`` to leave it to the exporter.
-
-    The official exporter reads these variables as seconds and accepts ``0``, negative,
-    ``inf`` and ``nan``, after which every export fails. Such a value (argument or variable) is
-    replaced by the default with one warning; a value it handles itself is left alone.
-    """
-    if explicit is not None:
-        name, raw = "timeout", repr(explicit)
-        value = explicit if isinstance(explicit, (int, float)) else None
-    else:
-        found = [(n, env[n]) for n in names if env.get(n)]  # the first set, as the SDK reads
-        if not found:
-            return None
-        name, raw = found[0]
-        try:
-            value = float(raw)
-        except ValueError:
-            return None  # the exporter warns about it and uses its default
-    if isinstance(value, bool) or value is None:
-        return None
-    if value != value or not 0 < value <= MAX_OTLP_TIMEOUT_SECONDS:
-        warn_once(
-            name,
-            raw,
-            f"is not a timeout above 0 and up to {MAX_OTLP_TIMEOUT_SECONDS:g} seconds",
-            f"{DEFAULT_OTLP_TIMEOUT_SECONDS:g}",
-        )
-        return DEFAULT_OTLP_TIMEOUT_SECONDS
-    return float(value)
+# -- ``otel_lambda_processor.config``, this module's path before the layout by layer ---------
+#: What ``config`` held that is kept elsewhere now: asked for here, each name is looked up there
+#: (the OTLP timeout loads :mod:`..otlp` only then).
+_MOVED_OUT = {
+    "environment": (
+        "DEADLINE_MARGIN_MILLIS",
+        "EXECUTION_ENV",
+        "FALLBACK_FLUSH_LEAD_MILLIS",
+        "INITIALIZATION_TYPE_ENV",
+        "MANAGED_INSTANCES",
+        "MAX_MEMORY_MB",
+        "MEMORY_SIZE_ENV",
+        "RUNTIME_API_ENV",
+        "SDK_DISABLED_ENV",
+        "SIGTERM_BUDGET_MILLIS",
+        "SNAP_START",
+        "LambdaEnvironment",
+        "coordinator_environment",
+        "lambda_environment",
+        "lambda_function_environment",
+        "load_lambda_environment",
+        "memory_size_mb",
+        "parse_runtime_api",
+        "_warned",  # the warn-once memory, which tests clear
+    ),
+    "otlp.settings": (
+        "DEFAULT_OTLP_TIMEOUT_SECONDS",
+        "MAX_OTLP_TIMEOUT_SECONDS",
+        "OTLP_TIMEOUT_ENVS",
+        "otlp_timeout_seconds",
+    ),
+}
 
 
-# -- the Lambda environment (read by the coordinator) ----------------------------------------
+def __getattr__(name: str) -> Any:
+    for module, names in _MOVED_OUT.items():
+        if name in names:
+            from importlib import import_module
 
-RUNTIME_API_ENV = "AWS_LAMBDA_RUNTIME_API"
-MEMORY_SIZE_ENV = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
-#: Lambda offers 128 to 10,240 MB; anything in 1..1 TiB is believed, the rest is left out.
-MAX_MEMORY_MB = 1_048_576
-INITIALIZATION_TYPE_ENV = "AWS_LAMBDA_INITIALIZATION_TYPE"
-EXECUTION_ENV = "AWS_EXECUTION_ENV"
-MANAGED_INSTANCES = "lambda-managed-instances"
-SNAP_START = "snap-start"
-
-#: Every telemetry wait ends this long before the invocation deadline.
-DEADLINE_MARGIN_MILLIS = 50
-#: Without a better signal, the coordinator flushes this long before the deadline.
-FALLBACK_FLUSH_LEAD_MILLIS = 300
-#: Of Lambda's 500 ms SIGTERM grace (with an internal extension), what our flush may use.
-SIGTERM_BUDGET_MILLIS = 400
-
-_HOST_PORT = (
-    r"^(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):"
-    r"(?P<port>[0-9]{1,5})$"
-)
-
-
-class LambdaEnvironment(Record):
-    """What the coordinator needs to know about where it runs."""
-
-    __slots__ = ()
-    _fields = ("runtime_api", "initialization_type", "execution_env", "sdk_disabled")
-
-    #: ``host:port`` of the Runtime and Extensions APIs; ``None`` outside Lambda (or invalid).
-    runtime_api: str | None = field(0)
-    initialization_type: str = field(1)
-    execution_env: str | None = field(2)
-    sdk_disabled: bool = field(3)
-
-    def __new__(
-        cls,
-        runtime_api: str | None,
-        initialization_type: str,
-        execution_env: str | None,
-        sdk_disabled: bool,
-    ) -> LambdaEnvironment:
-        return tuple.__new__(cls, (runtime_api, initialization_type, execution_env, sdk_disabled))
-
-    @property
-    def in_lambda(self) -> bool:
-        return self.runtime_api is not None
-
-    @property
-    def managed_instances(self) -> bool:
-        return self.initialization_type == MANAGED_INSTANCES
-
-    @property
-    def snap_start(self) -> bool:
-        return self.initialization_type == SNAP_START
-
-
-def parse_runtime_api(raw: str | None) -> str | None:
-    """``host:port`` if ``raw`` is one (port 1-65535), else ``None`` with one warning."""
-    if raw is None or raw.strip() == "":
-        return None
-    match = re.match(_HOST_PORT, raw.strip())
-    if match is None or not 0 < int(match.group("port")) < 65536:
-        warn_once(RUNTIME_API_ENV, raw, "is not host:port", "no extension (inline export)")
-        return None
-    return raw.strip()
-
-
-def load_lambda_environment(env: Mapping[str, str]) -> LambdaEnvironment:
-    return LambdaEnvironment(
-        runtime_api=parse_runtime_api(env.get(RUNTIME_API_ENV)),
-        initialization_type=env.get(INITIALIZATION_TYPE_ENV, "").strip().lower(),
-        execution_env=env.get(EXECUTION_ENV) or None,
-        sdk_disabled=sdk_disabled(env),
-    )
-
-
-_FUNCTION_VARIABLES = (
-    "AWS_REGION",
-    "AWS_LAMBDA_FUNCTION_NAME",
-    "AWS_LAMBDA_FUNCTION_VERSION",
-    "AWS_LAMBDA_LOG_STREAM_NAME",
-    MEMORY_SIZE_ENV,
-    INITIALIZATION_TYPE_ENV,
-    "OTEL_PROPAGATORS",
-    "_X_AMZN_TRACE_ID",
-)
-
-
-def memory_size_mb(env: Mapping[str, str]) -> int | None:
-    """``AWS_LAMBDA_FUNCTION_MEMORY_SIZE`` in MB, or ``None`` (one warning if it is malformed)."""
-    raw = env.get(MEMORY_SIZE_ENV)
-    if raw is None or raw.strip() == "":
-        return None
-    value = _parse_decimal(raw)
-    if value is None or not 0 < value <= MAX_MEMORY_MB:
-        warn_once(MEMORY_SIZE_ENV, raw, "is not a memory size in MB", "no faas.max_memory")
-        return None
-    return value
-
-
-def lambda_function_environment() -> dict[str, str]:
-    """The variables Lambda sets that describe the function (read at each call: Lambda updates
-    ``_X_AMZN_TRACE_ID`` per invocation)."""
-    return {name: os.environ[name] for name in _FUNCTION_VARIABLES if name in os.environ}
-
-
-def lambda_environment() -> LambdaEnvironment:
-    """:func:`load_lambda_environment` over ``os.environ``."""
-    return load_lambda_environment(os.environ)
-
-
-def coordinator_environment() -> LambdaEnvironment | None:
-    """:func:`lambda_environment` if a coordinator should follow it, else ``None``.
-
-    Only inside Lambda with the SDK enabled; outside Lambda it logs why at INFO, on the
-    coordinator's logger. Checked before the coordinator (and urllib3) is even imported.
-    """
-    environment = lambda_environment()
-    if environment.sdk_disabled:
-        return None
-    if not environment.in_lambda:
-        logging.getLogger("otel_lambda_processor.coordinator").info(
-            "AWS_LAMBDA_RUNTIME_API is not set: not running in AWS Lambda, so no extension is "
-            "registered; spans are exported at handler_done(), force_flush() and shutdown()"
-        )
-        return None
-    return environment
+            return getattr(import_module(f"otel_lambda_processor.{module}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,7 +27,7 @@ from ..signals import (
     seconds_left,
 )
 from .buffer import SpanRing
-from .config import ProcessorMode, ProcessorSettings
+from .settings import ProcessorMode, ProcessorSettings
 from .worker import DONE, ExportWorker, FlushTicket, ItemKind, Probe
 
 _logger = logging.getLogger("otel_lambda_processor.processor")

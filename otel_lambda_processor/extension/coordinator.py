@@ -20,7 +20,7 @@ from typing import Any
 
 from opentelemetry.context import attach, create_key, detach, set_value
 
-from ..export.config import (
+from ..environment import (
     DEADLINE_MARGIN_MILLIS,
     FALLBACK_FLUSH_LEAD_MILLIS,
     SIGTERM_BUDGET_MILLIS,

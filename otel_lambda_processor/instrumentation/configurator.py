@@ -27,7 +27,7 @@ from opentelemetry.sdk import _configuration
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 from opentelemetry.sdk.resources import OTELResourceDetector
 
-from ..export.config import lambda_function_environment
+from ..environment import lambda_function_environment
 from ..processors.spans import LambdaSpanProcessor
 from .resource import lambda_attributes
 

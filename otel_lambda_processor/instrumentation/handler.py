@@ -22,7 +22,7 @@ from opentelemetry.context import Context, attach, detach
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from ..export.config import lambda_environment, lambda_function_environment, sdk_disabled
+from ..environment import lambda_environment, lambda_function_environment, sdk_disabled
 from ..signals import handler_done
 from .cold_start import COLD_START, Phase
 from .triggers import (

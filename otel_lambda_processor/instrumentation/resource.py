@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from opentelemetry.sdk.resources import Resource
 
-from ..export.config import lambda_function_environment, memory_size_mb
+from ..environment import lambda_function_environment, memory_size_mb
 
 _UNKNOWN_SERVICE = "unknown_service"
 

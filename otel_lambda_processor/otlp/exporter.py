@@ -34,9 +34,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from ..export.config import otlp_timeout_seconds
 from .releases import TESTED_RELEASES, http_client_installed, untested_releases
-from .settings import ExporterSettings, credential_provider_envs, resolve
+from .settings import ExporterSettings, credential_provider_envs, otlp_timeout_seconds, resolve
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan

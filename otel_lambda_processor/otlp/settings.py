@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from ..export.config import DEFAULT_OTLP_TIMEOUT_SECONDS, otlp_timeout_seconds
+from ..environment import warn_once
 
 # The official exporter's logger: its configuration warnings keep their usual source.
 _official_logger = logging.getLogger("opentelemetry.exporter.otlp.proto.http._common")
@@ -36,6 +36,46 @@ def credential_provider_envs(signal: str = "TRACES") -> tuple[str, str]:
 
 
 CREDENTIAL_PROVIDER_ENVS = credential_provider_envs("TRACES")
+
+
+# -- the timeout (the official exporter takes any float, and then fails) ---------------------
+OTLP_TIMEOUT_ENVS = ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
+DEFAULT_OTLP_TIMEOUT_SECONDS = 10.0
+MAX_OTLP_TIMEOUT_SECONDS = 3600.0
+
+
+def otlp_timeout_seconds(
+    env: Mapping[str, str], explicit: object = None, names: tuple[str, ...] = OTLP_TIMEOUT_ENVS
+) -> float | None:
+    """A usable OTLP export timeout in seconds, or ``None`` to leave it to the exporter.
+
+    The official exporter reads these variables as seconds and accepts ``0``, negative,
+    ``inf`` and ``nan``, after which every export fails. Such a value (argument or variable) is
+    replaced by the default with one warning; a value it handles itself is left alone.
+    """
+    if explicit is not None:
+        name, raw = "timeout", repr(explicit)
+        value = explicit if isinstance(explicit, (int, float)) else None
+    else:
+        found = [(n, env[n]) for n in names if env.get(n)]  # the first set, as the SDK reads
+        if not found:
+            return None
+        name, raw = found[0]
+        try:
+            value = float(raw)
+        except ValueError:
+            return None  # the exporter warns about it and uses its default
+    if isinstance(value, bool) or value is None:
+        return None
+    if value != value or not 0 < value <= MAX_OTLP_TIMEOUT_SECONDS:
+        warn_once(
+            name,
+            raw,
+            f"is not a timeout above 0 and up to {MAX_OTLP_TIMEOUT_SECONDS:g} seconds",
+            f"{DEFAULT_OTLP_TIMEOUT_SECONDS:g}",
+        )
+        return DEFAULT_OTLP_TIMEOUT_SECONDS
+    return float(value)
 
 
 def _first(env: Mapping[str, str], *names: str) -> str | None:

@@ -12,13 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk._logs import LogRecordProcessor
 
-from ..export.config import (
-    LOG_VARIABLES,
-    ProcessorMode,
-    ProcessorSettings,
-    settings_from_environment,
-)
+from ..export.config import LOG_VARIABLES, settings_from_environment
 from ..export.pipeline import BufferedPipeline
+from ..export.settings import ProcessorMode, ProcessorSettings
 from ..export.worker import ItemKind, unencodable_probe
 
 if TYPE_CHECKING:

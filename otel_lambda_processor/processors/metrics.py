@@ -18,12 +18,9 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.context import attach, detach, set_value
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader
 
-from ..export.config import (
-    MetricReaderSettings,
-    ProcessorMode,
-    load_metric_reader_settings,
-)
+from ..export.config import load_metric_reader_settings
 from ..export.pipeline import ExportPipeline
+from ..export.settings import MetricReaderSettings, ProcessorMode
 from ..export.worker import SUPPRESS_KEY, FlushTicket
 from ..signals import Completion, HandlerDone
 

@@ -19,8 +19,9 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import SpanContext, TraceFlags
 
 from ..export.buffer import SpanRing
-from ..export.config import ProcessorMode, ProcessorSettings, settings_from_environment
+from ..export.config import settings_from_environment
 from ..export.pipeline import BufferedPipeline
+from ..export.settings import ProcessorMode, ProcessorSettings
 from ..export.worker import SPANS, unencodable_probe
 
 if TYPE_CHECKING:
