@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     from .processors.metrics import LambdaMetricReader
     from .signals import LifecycleDriver
 
-_IMPORTED_NS: int = __import__("time").time_ns()  # at the latest, the process start (cold_start)
-
 
 def _start_coordinator(mode: str) -> "LifecycleDriver | None":
     # The coordinator (and urllib3) cost nothing until a processor exists, and nothing at all

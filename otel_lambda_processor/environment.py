@@ -12,9 +12,14 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Mapping
 
 from .signals import Record, field
+
+#: When the package was imported (epoch ns): at the latest, the process start (the cold start
+#: uses it where the operating system cannot tell).
+IMPORTED_NS = time.time_ns()
 
 # Its name from before the layout by layer, when this lived in ``config``: users configure it.
 _logger = logging.getLogger("otel_lambda_processor.config")

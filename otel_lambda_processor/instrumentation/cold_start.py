@@ -14,6 +14,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from ..environment import IMPORTED_NS
+
 #: Span names. The semantic conventions define no span for the start-up phases; the OpenTelemetry
 #: Lambda layer's Telemetry API receiver names its init span ``faas.runtimeInit`` (a child of the
 #: invocation span) and the restore span follows it.
@@ -76,12 +78,8 @@ def os_process_start_ns() -> int | None:
 
 
 def imported_ns() -> int:
-    """When the package was imported (epoch ns); now if that was not noted."""
-    try:
-        from .. import _IMPORTED_NS
-    except ImportError:
-        return time.time_ns()
-    return _IMPORTED_NS if isinstance(_IMPORTED_NS, int) else time.time_ns()
+    """When the package was imported (epoch ns)."""
+    return IMPORTED_NS
 
 
 def process_start_ns() -> int:
