@@ -4,7 +4,7 @@ The wrapper returns exactly what the handler returns and raises exactly what it 
 problems (a malformed or hostile event or context, an extractor that raises) are logged at debug
 level and never reach the caller: the span then describes less, or the handler runs untraced.
 Text copied into the span from the event, the context or an exception is cleaned first
-(:func:`~.triggers.clean_text`): a string UTF-8 cannot encode would lose the whole export batch.
+(:func:`~.untrusted.clean_text`): a string UTF-8 cannot encode would lose the whole export batch.
 """
 
 from __future__ import annotations
@@ -25,16 +25,8 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from ..environment import lambda_environment, lambda_function_environment, sdk_disabled
 from ..signals import handler_done
 from .cold_start import COLD_START, Phase
-from .triggers import (
-    OTHER,
-    TriggerSpan,
-    clean_text,
-    cleaned,
-    describe,
-    status_code,
-    text_or_none,
-    xray_span_context,
-)
+from .triggers import OTHER, TriggerSpan, cleaned, describe, status_code
+from .untrusted import clean_text, text_or_none, xray_span_context
 
 _logger = logging.getLogger("otel_lambda_processor.handler")  # named as before the layout
 

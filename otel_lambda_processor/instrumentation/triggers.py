@@ -5,24 +5,33 @@ Pure functions over plain JSON-like values, following the current OpenTelemetry 
 conventions for FaaS, HTTP and messaging. Nothing here raises on a malformed event: a field that
 is missing or of the wrong type is simply not described.
 
-Events come from callers, so every read is defensive: dict, list and str subclasses are read
-through the built-in types' own methods (never an override), and every string copied into a
-span goes through :func:`clean_text`.
+Events come from callers, so every read is defensive (:mod:`.untrusted`): dict, list and str
+subclasses are read through the built-in types' own methods (never an override), and every
+string copied into a span goes through :func:`clean_text`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace import Link, SpanKind
+
+from .untrusted import (
+    as_dict,
+    as_list,
+    as_text,
+    clean_text,
+    items_of,
+    lower_headers,
+    text_or_none,
+    traceparent_span_context,
+    xray_span_context,
+)
 
 AttributeValue = str | bool | int | float
 
 HTTP, PUBSUB, DATASOURCE, TIMER, OTHER = "http", "pubsub", "datasource", "timer", "other"
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class TriggerSpan(NamedTuple):
@@ -40,73 +49,6 @@ class TriggerSpan(NamedTuple):
     headers: Mapping[str, str] | None = None
     links: Sequence[Link] = ()
     http: bool = False  # read the response's statusCode
-
-
-def clean_text(text: str) -> str:
-    """``text`` as a plain ``str`` that UTF-8 can encode: each surrogate becomes U+FFFD.
-
-    Every string copied from user data into a span goes through here: one string the OTLP
-    encoder cannot encode loses the whole batch it is in. File names decoded with
-    ``os.fsdecode`` carry such surrogates. A ``str`` subclass is copied without calling any of
-    its methods. ASCII, the usual case, costs one check; the replacement is linear even for a
-    string of millions of surrogates.
-    """
-    if type(text) is not str:
-        text = str.__str__(text)
-    if text.isascii():
-        return text
-    try:
-        text.encode()
-    except UnicodeEncodeError:  # UTF-8 encodes every code point but the surrogates
-        return _SURROGATE.sub("\ufffd", text)
-    return text
-
-
-def _text(value: Any) -> str | None:
-    """A string read from user data, cleaned; ``None`` for anything else."""
-    if type(value) is str and value.isascii():  # the usual case, first: this runs per field
-        return value
-    return clean_text(value) if issubclass(type(value), str) else None
-
-
-def text_or_none(value: Any) -> str | None:
-    """A non-empty string read from user data, cleaned; ``None`` for anything else."""
-    if type(value) is str and value.isascii():
-        return value or None
-    return (clean_text(value) or None) if issubclass(type(value), str) else None
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    """A dict read from user data; a subclass is copied through ``dict``'s own methods."""
-    if type(value) is dict:
-        return value
-    return dict(dict.items(value)) if issubclass(type(value), dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    """A list read from user data; a subclass is copied through ``list``'s own iterator."""
-    if type(value) is list:
-        return value
-    return list(list.__iter__(value)) if issubclass(type(value), list) else []
-
-
-def lower_headers(event: Mapping[str, Any]) -> dict[str, str]:
-    """Headers with lower-case names; single-value ``headers`` win over ``multiValueHeaders``."""
-    out: dict[str, str] = {}
-    for name, values in _dict(event.get("multiValueHeaders")).items():
-        key = _text(name)
-        strings = [v for v in _list(values) if issubclass(type(v), str)]
-        if key is not None and strings:
-            joined = ",".join(strings)  # a plain str, whatever the items' types
-            out[key.lower()] = joined if joined.isascii() else clean_text(joined)
-    for name, value in _dict(event.get("headers")).items():
-        if type(name) is str and type(value) is str and name.isascii() and value.isascii():
-            out[name.lower()] = value  # the usual header, without a call: there may be many
-            continue
-        key, text = _text(name), _text(value)
-        if key is not None and text is not None:
-            out[key.lower()] = text
-    return out
 
 
 def _protocol_version(protocol: Any) -> str | None:
@@ -149,8 +91,8 @@ def _http_span(
 
 def _query_from_parameters(parameters: Any) -> str | None:
     items = []
-    for name, value in _dict(parameters).items():
-        key, text = _text(name), _text(value)
+    for name, value in as_dict(parameters).items():
+        key, text = as_text(name), as_text(value)
         if key is not None and text is not None:
             items.append(f"{key}={text}")
     return "&".join(items) or None
@@ -171,8 +113,8 @@ def _client(source_ip: Any, user_agent: Any, protocol: Any) -> dict[str, Attribu
 
 
 def _api_gateway_v1(event: dict[str, Any]) -> TriggerSpan:
-    context = _dict(event.get("requestContext"))
-    identity = _dict(context.get("identity"))
+    context = as_dict(event.get("requestContext"))
+    identity = as_dict(context.get("identity"))
     extra = _client(identity.get("sourceIp"), identity.get("userAgent"), context.get("protocol"))
     return _http_span(
         text_or_none(event.get("httpMethod")),
@@ -185,8 +127,8 @@ def _api_gateway_v1(event: dict[str, Any]) -> TriggerSpan:
 
 
 def _api_gateway_v2(event: dict[str, Any]) -> TriggerSpan:
-    context = _dict(event.get("requestContext"))
-    http = _dict(context.get("http"))
+    context = as_dict(event.get("requestContext"))
+    http = as_dict(context.get("http"))
     route_key = text_or_none(event.get("routeKey"))
     route = None
     if route_key and route_key != "$default":
@@ -213,48 +155,6 @@ def _alb(event: dict[str, Any]) -> TriggerSpan:
     )
 
 
-def xray_span_context(header: Any) -> SpanContext | None:
-    """The span context in an ``X-Amzn-Trace-Id`` value (``Root=1-…;Parent=…;Sampled=…``)."""
-    text = _text(header)
-    if text is None:
-        return None
-    fields = {}
-    for part in text.split(";"):
-        key, _, value = part.strip().partition("=")
-        fields[key] = value
-    root, parent = fields.get("Root", ""), fields.get("Parent", "")
-    pieces = root.split("-")
-    if len(pieces) != 3 or pieces[0] != "1" or len(pieces[1]) != 8 or len(pieces[2]) != 24:
-        return None
-    try:
-        trace_id = int(pieces[1] + pieces[2], 16)
-        span_id = int(parent, 16) if len(parent) == 16 else 0
-    except ValueError:
-        return None
-    flags = TraceFlags(TraceFlags.SAMPLED if fields.get("Sampled") == "1" else 0)
-    context = SpanContext(trace_id, span_id, is_remote=True, trace_flags=flags)
-    return context if context.is_valid else None
-
-
-def _traceparent_span_context(value: Any) -> SpanContext | None:
-    text = _text(value)
-    if text is None:
-        return None
-    parts = text.strip().split("-")
-    if len(parts) < 4 or len(parts[1]) != 32 or len(parts[2]) != 16 or parts[0] == "ff":
-        return None
-    try:
-        context = SpanContext(
-            int(parts[1], 16),
-            int(parts[2], 16),
-            is_remote=True,
-            trace_flags=TraceFlags(int(parts[3][:2], 16) & TraceFlags.SAMPLED),
-        )
-    except ValueError:
-        return None
-    return context if context.is_valid else None
-
-
 def _name_from_arn(arn: Any, *, after: str = ":") -> str | None:
     text = text_or_none(arn)
     if not text:
@@ -263,7 +163,7 @@ def _name_from_arn(arn: Any, *, after: str = ":") -> str | None:
 
 
 def _records(event: dict[str, Any]) -> list[dict[str, Any]]:
-    return [_dict(r) for r in _list(event.get("Records")) if issubclass(type(r), dict)]
+    return [as_dict(r) for r in as_list(event.get("Records")) if issubclass(type(r), dict)]
 
 
 def _single(values: list[str | None]) -> str | None:
@@ -299,10 +199,10 @@ def _sqs(records: list[dict[str, Any]], max_links: int) -> TriggerSpan:
     for record in records:
         if len(links) >= max_links:
             break
-        context = xray_span_context(_dict(record.get("attributes")).get("AWSTraceHeader"))
+        context = xray_span_context(as_dict(record.get("attributes")).get("AWSTraceHeader"))
         if context is None:  # our documented extension: a W3C traceparent message attribute
-            attribute = _dict(_dict(record.get("messageAttributes")).get("traceparent"))
-            context = _traceparent_span_context(attribute.get("stringValue"))
+            attribute = as_dict(as_dict(record.get("messageAttributes")).get("traceparent"))
+            context = traceparent_span_context(attribute.get("stringValue"))
         if context is not None:
             links.append(Link(context))
     queue = _single([_name_from_arn(r.get("eventSourceARN")) for r in records])
@@ -310,7 +210,7 @@ def _sqs(records: list[dict[str, Any]], max_links: int) -> TriggerSpan:
 
 
 def _sns(records: list[dict[str, Any]]) -> TriggerSpan:
-    messages = [_dict(r.get("Sns")) for r in records]
+    messages = [as_dict(r.get("Sns")) for r in records]
     topic = _single([_name_from_arn(m.get("TopicArn")) for m in messages])
     return _consumer("aws.sns", topic, len(records), messages[0].get("MessageId"))
 
@@ -334,8 +234,8 @@ _DYNAMODB_OPERATIONS = {"INSERT": "insert", "MODIFY": "edit", "REMOVE": "delete"
 
 
 def _s3(records: list[dict[str, Any]]) -> TriggerSpan:
-    s3 = [_dict(r.get("s3")) for r in records]
-    bucket = _single([text_or_none(_dict(x.get("bucket")).get("name")) for x in s3])
+    s3 = [as_dict(r.get("s3")) for r in records]
+    bucket = _single([text_or_none(as_dict(x.get("bucket")).get("name")) for x in s3])
     attributes: dict[str, AttributeValue] = {}
     if bucket:
         attributes["faas.document.collection"] = bucket
@@ -345,7 +245,7 @@ def _s3(records: list[dict[str, Any]]) -> TriggerSpan:
         )
         if operation:
             attributes["faas.document.operation"] = operation
-        key = text_or_none(_dict(s3[0].get("object")).get("key"))
+        key = text_or_none(as_dict(s3[0].get("object")).get("key"))
         if key:
             attributes["faas.document.name"] = key
         when = text_or_none(records[0].get("eventTime"))
@@ -377,14 +277,14 @@ def describe(event: Any, *, max_links: int | Callable[[], int] = 128) -> Trigger
 
     ``max_links`` may be a callable: it is asked only for a batch that carries links.
     """
-    event = _dict(event)
+    event = as_dict(event)
     if not event:
         return TriggerSpan()
-    context = _dict(event.get("requestContext"))
+    context = as_dict(event.get("requestContext"))
     if context:
-        if _dict(context.get("elb")):
+        if as_dict(context.get("elb")):
             return _alb(event)
-        if _dict(context.get("http")) and text_or_none(event.get("version")) == "2.0":
+        if as_dict(context.get("http")) and text_or_none(event.get("version")) == "2.0":
             return _api_gateway_v2(event)  # HTTP API and function URLs share this shape
         if text_or_none(event.get("httpMethod")):
             return _api_gateway_v1(event)
@@ -424,7 +324,7 @@ def cleaned(found: TriggerSpan) -> TriggerSpan:
     counts what it drops.
     """
     attributes: dict[str, Any] = {}
-    for key, value in _items(found.attributes):
+    for key, value in items_of(found.attributes):
         name = text_or_none(key)
         if name is None or value is None:
             continue
@@ -435,7 +335,7 @@ def cleaned(found: TriggerSpan) -> TriggerSpan:
         attributes[name] = value
     headers = None
     if found.headers is not None:
-        headers = lower_headers({"headers": dict(_items(found.headers))})
+        headers = lower_headers({"headers": dict(items_of(found.headers))})
     return TriggerSpan(
         text_or_none(found.trigger) or OTHER,
         text_or_none(found.name),
@@ -447,13 +347,6 @@ def cleaned(found: TriggerSpan) -> TriggerSpan:
     )
 
 
-def _items(mapping: Any) -> list[tuple[Any, Any]]:
-    """A mapping's items; a dict (subclass) read through ``dict``'s own method."""
-    if issubclass(type(mapping), dict):
-        return list(dict.items(mapping))
-    return list(mapping.items()) if isinstance(mapping, Mapping) else []
-
-
 def status_code(result: Any) -> int | None:
     """The HTTP status of a Lambda proxy response: ``statusCode`` as an int or a string of ASCII
     digits, read without calling any method of the response."""
@@ -463,7 +356,7 @@ def status_code(result: Any) -> int | None:
     if issubclass(type(value), int) and not issubclass(type(value), bool):
         code = int.__index__(value)  # a subclass's comparisons are never called
         return code if 100 <= code <= 599 else None
-    text = _text(value)
+    text = as_text(value)
     if text is not None:
         text = text.strip()
         if 0 < len(text) <= 8 and text.isascii() and text.isdigit():
