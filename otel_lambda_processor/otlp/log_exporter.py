@@ -20,7 +20,8 @@ else:  # OpenTelemetry before 1.39 has the same classes under their first names
         getattr(_export, "LogRecordExportResult", None) or _export.LogExportResult
     )
 
-from .exporter import LOGS, _PlainLeanExport
+from .exporter import _PlainLeanExport
+from .sending import LOGS
 
 
 class OTLPLogExporter(_PlainLeanExport, LogRecordExporter):

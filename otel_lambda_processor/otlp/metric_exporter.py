@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
 
-from .exporter import METRICS, _arguments, _exporter_metrics, _LeanExport
+from .exporter import _arguments, _exporter_metrics, _LeanExport
+from .sending import METRICS
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricsData
