@@ -6,6 +6,11 @@ metrics, :class:`LambdaLogRecordProcessor` and :class:`LambdaMetricReader`)::
     provider.add_span_processor(LambdaSpanProcessor(OTLPSpanExporter()))
 
 and call :func:`handler_done` (or let the extension coordinator notice) when the handler finishes.
+
+The package is laid out by layer, each importing only from those below it: :mod:`.signals` (the
+seam), :mod:`.environment`, :mod:`.otlp`, :mod:`.export` (the pipeline the processors share),
+:mod:`.processors` beside :mod:`.extension` (the Lambda lifecycle), :mod:`.instrumentation`,
+then this API and the tools (command line, layer builder, demo, :mod:`.testing`).
 """
 
 import sys

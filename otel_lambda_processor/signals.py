@@ -4,6 +4,9 @@ traced handler, user code) and the processors that know *how* to export.
 Publishers call :func:`handler_done` or :meth:`SignalHub.publish`; processors subscribe as
 listeners and may hand back a :class:`Completion` that the publisher waits on, bounded by the
 signal's deadline. Nothing here imports OpenTelemetry or touches the network.
+
+Owns the signal types, the hub and ``handler_done``; must not import anything of the package,
+nor know who publishes a signal or who listens.
 """
 
 from __future__ import annotations

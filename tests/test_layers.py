@@ -107,6 +107,20 @@ def test_a_layer_package_imports_nothing(package: str) -> None:
     assert [type(node).__name__ for node in tree.body[1:]] == []
 
 
+OWNED = sorted(
+    name
+    for name, path in MODULES.items()
+    if group(name) in (*EMPTY_PACKAGES, "signals", "environment") and path.name != "__init__.py"
+)
+
+
+@pytest.mark.parametrize("name", OWNED)
+def test_every_module_of_the_layers_says_what_it_owns_and_must_not_touch(name: str) -> None:
+    docstring = ast.get_docstring(ast.parse(MODULES[name].read_text(encoding="utf-8"))) or ""
+    words = " ".join(docstring.split())
+    assert "Owns " in words and "must not " in words
+
+
 def test_the_metric_exporter_and_the_reader_count_data_points_alike() -> None:
     # Each counts on its own side of the layers (the exporter may not import the reader).
     from opentelemetry.sdk.metrics import MeterProvider

@@ -13,6 +13,9 @@ deque, so when the two together hold more than the capacity, the consumer's next
 excess from its old end: the ring keeps exactly the newest ``capacity`` items, as if the batch
 had been in front all along. Between a put-back and that next call the two may hold up to one
 batch more than the capacity.
+
+Owns the ring and its counts; must not import OpenTelemetry or anything of the package, take
+a lock on the append path, or log.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ A subclass supplies the data side (how items are buffered and exported, see
 :class:`ExportPipeline`); this module decides *when* it exports, from the lifecycle signals and
 the mode, and bounds every wait by the export timeout and the invocation deadline. It knows
 nothing of spans, log records or metrics.
+
+Owns modes, waits, shutdown and the fork for all three processors; must not touch an item or
+an exporter's format, and hears the lifecycle only through :mod:`..signals`.
 """
 
 from __future__ import annotations

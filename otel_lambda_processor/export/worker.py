@@ -10,6 +10,9 @@ A batch that fails is put back once. When the exporter speaks OTLP, a failed bat
 checked for spans that can never be encoded (text with lone surrogates, values nested beyond the
 protobuf limit): those alone are dropped, counted and named in one warning, and the rest is
 exported again at once.
+
+Owns one processor's export thread, its flush tickets and its drop reports; must not decide
+when to export (:mod:`.pipeline` does) nor know who published the signal.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ background thread it would lose the race with the runtime's first ``/runtime/inv
 runs one daemon thread that waits in ``/event/next`` with no read timeout, hooks the runtime
 client for "response sent", and watches for SIGTERM. The decisions are the sans-IO
 :class:`~.lifecycle.Lifecycle`'s; this module only does the I/O.
+
+Owns the one coordinator per process, its event loop and what it publishes; must not hold the
+lifecycle's rules (:mod:`.lifecycle`), speak HTTP itself (:mod:`.client`) or import a processor.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ answers with what to do next. Signals are matched by request id, because "handle
 
     INIT --next--> IDLE --invoke--> INVOKED --done/response/deadline--> FLUSHING
     FLUSHING --flush_finished--> WAITING_NEXT --next--> IDLE          (any) --shutdown--> SHUTDOWN
+
+Owns the phases and which flush each event calls for; must not do I/O, wait, read the clock or
+publish a signal (the coordinator does all of that).
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ same package) calls ``wait_next_invocation`` to get work and ``post_invocation_r
 ``post_invocation_error`` right after the handler returns. Wrapping those gives the coordinator
 its best signals without any handler wrapper. Everything here is defensive: if the module, class
 or method is missing or looks different, nothing is touched and one debug line says why.
+
+Owns the wrapping of the runtime client's methods; must not publish a signal itself (it tells
+its listener, the coordinator) nor change what the runtime client returns or raises.
 """
 
 from __future__ import annotations

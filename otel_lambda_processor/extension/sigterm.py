@@ -5,6 +5,9 @@ only runs when the main thread executes bytecode, so it would never run there. A
 (``signal.set_wakeup_fd``) is written by the C-level handler at once, and a watcher thread reads
 it. After the callback (the flush), the signal goes on to what was there before: the previous
 Python handler, or the default action, which ends the process by SIGTERM.
+
+Owns the wakeup fd, the watcher thread and the hand-over to the previous handler; must not know
+what the callback does (the coordinator's flush).
 """
 
 from __future__ import annotations

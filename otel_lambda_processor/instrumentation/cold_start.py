@@ -5,6 +5,9 @@ waited for (the init since the process started, or a SnapStart restore).
 puts one span for it in that invocation's trace. The process start comes from the operating
 system (``/proc/self/stat``), at the latest the moment the package was imported, so imports
 that ran before ours count too. Nothing here raises: the answer is only less precise.
+
+Owns the cold-start state and the process start; must not create a span (the traced handler
+does) nor raise.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ the root logger with ``OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED=true``, 
 Select it with ``OTEL_PYTHON_CONFIGURATOR=otel_lambda_processor``. Everything else still comes
 from the standard ``OTEL_*`` variables (exporters, sampler, propagators, resource); the Lambda
 resource attributes are added where those variables do not set them.
+
+Owns which processors and exporters zero-code setup builds; must not change how a processor
+or an exporter works: it only builds them.
 """
 
 from __future__ import annotations

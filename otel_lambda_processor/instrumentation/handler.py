@@ -5,6 +5,9 @@ problems (a malformed or hostile event or context, an extractor that raises) are
 level and never reach the caller: the span then describes less, or the handler runs untraced.
 Text copied into the span from the event, the context or an exception is cleaned first
 (:func:`~.untrusted.clean_text`): a string UTF-8 cannot encode would lose the whole export batch.
+
+Owns the invocation span and the "handler done" after it; must not export, buffer or know the
+mode: it only says "handler done" through :mod:`..signals`.
 """
 
 from __future__ import annotations

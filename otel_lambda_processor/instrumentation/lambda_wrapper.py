@@ -1,6 +1,10 @@
 """The handler the layer's ``otel-lambda-wrapper`` gives Lambda, so that a function with no
 OpenTelemetry code is traced: ``OTEL_*`` defaults, the SDK from our zero-code configurator, then
-the handler named by ``ORIG_HANDLER`` served through ``traced_handler``."""
+the handler named by ``ORIG_HANDLER`` served through ``traced_handler``.
+
+Owns the ``_HANDLER`` entry point (public path ``otel_lambda_processor.lambda_wrapper``) and its
+defaults; must not trace (:mod:`.handler`) nor build the SDK its own way (:mod:`.configurator`).
+"""
 
 from __future__ import annotations
 

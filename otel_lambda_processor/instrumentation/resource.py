@@ -3,6 +3,9 @@
 Ours rather than the AWS detector package's: that one reports ``faas.max_memory`` in MiB where
 the semantic conventions say bytes, and leaves ``service.name`` as ``unknown_service``.
 ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SERVICE_NAME`` still win over everything here.
+
+Owns the resource attributes of the function; must not read ``os.environ`` itself
+(:mod:`..environment` does) nor ask anything over the network.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ is missing or of the wrong type is simply not described.
 Events come from callers, so every read is defensive (:mod:`.untrusted`): dict, list and str
 subclasses are read through the built-in types' own methods (never an override), and every
 string copied into a span goes through :func:`clean_text`.
+
+Owns what each event shape means for the span; must not read a value from the event other than
+through :mod:`.untrusted`, nor create a span.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ OTLP/HTTP protobuf exporters::
 
 Importing them and constructing them load neither the encoders nor an HTTP client: the first
 export does. The log and metric exporters (and the encoders) load on first use too.
+
+Layer: below :mod:`..export` (whose encodability probe uses the encoders); it needs nothing of
+the package but the warn-once rule of :mod:`..environment`.
 """
 
 from typing import TYPE_CHECKING, Any

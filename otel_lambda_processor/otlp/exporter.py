@@ -18,6 +18,9 @@ means that no collector listens there (a local run without one), so it is not re
 whole timeout as the official client retries connection errors: the export fails at once, and
 one warning per process and endpoint says so. Once an endpoint has answered, a refused
 connection is retried as officially (a collector restarting), and 429/502/503/504 always are.
+
+Owns the lean-or-official decision, encoding and the exporters' shared path; must not speak
+HTTP itself (:mod:`.sending`) nor import anything of the package above :mod:`..environment`.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Constructor arguments first, then the signal's own ``OTEL_EXPORTER_OTLP_TRACES_*
 ``METRICS``), then ``OTEL_EXPORTER_OTLP_*``, then the defaults; the same warnings for the same bad
 values. Resolving imports nothing heavy:
 the HTTP client and the encoder load at the first export.
+
+Owns the exporters' configuration, the timeout included; must not build or import a client.
 """
 
 from __future__ import annotations

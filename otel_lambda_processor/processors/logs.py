@@ -3,6 +3,9 @@
 ``on_emit`` appends the SDK's record to the ring as it is; the export thread turns records into
 ``ReadableLogRecord`` objects, the exporter's input, off the handler's path. Modes, signals,
 timeouts, drop accounting and shutdown are the span processor's (:mod:`..export.pipeline`).
+
+Owns the SDK's ``LogRecordProcessor`` interface and the records' conversion; must not decide
+when to export nor keep a buffer of its own.
 """
 
 from __future__ import annotations

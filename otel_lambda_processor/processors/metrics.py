@@ -6,6 +6,9 @@ end. This reader collects and exports on the same signals as the span processor 
 response in ``async``, before it in ``sync``, only on flush, shutdown and SIGTERM in
 ``finalize``), on its own export thread. A failed export is kept and sent again, once, before
 newer data (so a delta point is never lost to one failure, nor sent twice by us).
+
+Owns the SDK's ``MetricReader`` interface and one collection per invocation; must not hold the
+export thread (:mod:`.metric_exports`) nor decide when to export (:mod:`..export.pipeline`).
 """
 
 from __future__ import annotations

@@ -25,6 +25,9 @@ The rules (the README says the same for users):
 - **Never a partial trace.** A trace some span of which was kept before its invocation was
   decided is kept; spans of a sampled-out trace that end later are sampled out too (both for the
   last :data:`TRACE_MEMORY` traces).
+
+Owns the sampling decision and the spans waiting for it; must not touch a thread, the clock,
+randomness, the ring buffer or an exporter: the span processor feeds it and moves what it releases.
 """
 
 from __future__ import annotations

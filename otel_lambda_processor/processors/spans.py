@@ -2,6 +2,9 @@
 
 With a sample ratio below 1, ended spans wait in the sampler's inbox (the same cheap hot path)
 until their invocation is decided (:mod:`.sampling`); only kept spans enter the ring buffer.
+
+Owns the SDK's ``SpanProcessor`` interface, the span hot path and the sampling shell; must not
+decide when to export (:mod:`..export.pipeline`) nor which invocations are kept (:mod:`.sampling`).
 """
 
 from __future__ import annotations
