@@ -40,6 +40,7 @@ from .sending import (
     PayloadTooLargeError,
     Sender,
     Signal,
+    answered,
     nothing_listens,
     say_no_collector,
 )
@@ -354,13 +355,13 @@ class _LeanExport:
         try:
             result = official.export(items, *args, **kwargs)
         except Exception as error:
-            if not _no_collector(self._endpoint, error):
+            if not nothing_listens(self._endpoint, error):
                 raise
             self.no_collector_at = self._endpoint
-            _say_no_collector(self._signal, self._endpoint)
+            say_no_collector(self._signal, self._endpoint)
             return self._failure
         if result == self._success:
-            _answered.add(self._endpoint)
+            answered(self._endpoint)
         self.no_collector_at = None
         return result
 

@@ -143,6 +143,11 @@ def _refused(error: object) -> bool:
     return False
 
 
+def answered(endpoint: str) -> None:
+    """The endpoint answered (a refusal there is a collector restarting, not none at all)."""
+    _answered.add(endpoint)
+
+
 def nothing_listens(endpoint: str, error: object) -> bool:
     """A refused connection to an endpoint that never answered in this process."""
     return endpoint not in _answered and _refused(error)
