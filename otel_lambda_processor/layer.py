@@ -43,7 +43,7 @@ EXCLUDED_DISTRIBUTIONS = frozenset(
     }
 )
 #: Parts of this package that only tests and the demo use.
-EXCLUDED_PACKAGE_PARTS = ("testing", "demo.py", "demo_function.py")
+EXCLUDED_PACKAGE_PARTS = ("testing", "demo", "demo_function.py")
 #: Files nothing imports at run time: type stubs and protobuf schema sources.
 EXCLUDED_SUFFIXES = (".pyi", ".proto")
 #: Where Lambda unpacks layers: the path recorded in the bytecode (Python corrects it on load

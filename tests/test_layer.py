@@ -125,7 +125,7 @@ def test_the_layer_leaves_out_what_the_runtime_has_and_what_only_tests_need(buil
         assert not list(site.glob(f"{name}-*.dist-info")), name
     assert "bin" not in top, "no console scripts"
     assert not (site / "otel_lambda_processor" / "testing").exists()
-    assert not (site / "otel_lambda_processor" / "demo.py").exists()
+    assert not (site / "otel_lambda_processor" / "demo").exists()
     assert not list(site.rglob("*.pyi")) and not list(site.rglob("*.proto"))
 
 
@@ -731,7 +731,8 @@ def test_trimming_removes_the_runtimes_packages_by_their_record(tmp_path: Path) 
     package = site / "otel_lambda_processor"
     (package / "testing").mkdir(parents=True)
     (package / "testing" / "__init__.py").write_text("")
-    (package / "demo.py").write_text("")
+    (package / "demo").mkdir()
+    (package / "demo" / "__init__.py").write_text("")
     (package / "handler.py").write_text("")
     (site / "bin").mkdir()
     (site / "bin" / "script").write_text("")

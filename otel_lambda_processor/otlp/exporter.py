@@ -19,8 +19,9 @@ whole timeout as the official client retries connection errors: the export fails
 one warning per process and endpoint says so. Once an endpoint has answered, a refused
 connection is retried as officially (a collector restarting), and 429/502/503/504 always are.
 
-Owns the lean-or-official decision, encoding and the exporters' shared path; must not speak
-HTTP itself (:mod:`.sending`) nor import anything of the package above :mod:`..environment`.
+Owns the lean-or-official decision (its reasons and the official exporter's construction are
+:mod:`.handover`'s), encoding and the exporters' shared path; must not speak HTTP itself
+(:mod:`.sending`) nor import anything of the package above :mod:`..environment`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from .releases import TESTED_RELEASES, http_client_installed, untested_releases
+from .handover import build_official, hand_over_reason, release_reason
+from .releases import http_client_installed, untested_releases
 from .sending import (
     TRACES,
     PayloadTooLargeError,
@@ -44,7 +46,7 @@ from .sending import (
     nothing_listens,
     say_no_collector,
 )
-from .settings import ExporterSettings, credential_provider_envs, otlp_timeout_seconds, resolve
+from .settings import ExporterSettings, otlp_timeout_seconds, resolve
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -84,62 +86,10 @@ def _check_level(level: int | None) -> int:
     return level
 
 
-def _hand_over_reason(
-    signal: Signal,
-    session: Any,
-    official_only: dict[str, Any],
-    hand_over: tuple[str, ...],
-    others: dict[str, Any],
-) -> tuple[Any, ...] | None:
-    """Why the official exporter is to do everything (an INFO line's arguments), or ``None``."""
-    name = signal.say
-    reason = _release_reason(name)
-    if reason is not None:
-        return reason
-    if session is not None or any(os.environ.get(n) for n in credential_provider_envs(signal.env)):
-        return ("%s: a requests session is configured; using the official one", name)
-    given = [*others, *(key for key in hand_over if official_only.get(key) is not None)]
-    if given:
-        return ("%s: %s given; using the official exporter", name, ", ".join(given))
-    return None
-
-
 def _release_reason(name: str) -> tuple[Any, ...] | None:
-    """Why the installed OpenTelemetry cannot take the lean path, or ``None``."""
-    if not http_client_installed():
-        return (
-            "%s: opentelemetry-exporter-otlp-common is not installed (it comes with "
-            "opentelemetry-exporter-otlp-proto-http 1.45 and newer); using the official exporter",
-            name,
-        )
-    untested = untested_releases()
-    if untested:
-        return (
-            "%s: %s outside the tested releases %s; using the official exporter",
-            name,
-            ", ".join(untested),
-            TESTED_RELEASES,
-        )
-    return None
-
-
-def _unknown_arguments(official: type, given: dict[str, Any]) -> list[str]:
-    """The keys of ``given`` that the official exporter's constructor does not take."""
-    import inspect
-
-    try:
-        parameters = inspect.signature(official).parameters
-    except (TypeError, ValueError):  # pragma: no cover - a constructor without a signature
-        return []
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return []
-    return [key for key in given if key not in parameters]
-
-
-def _official_release() -> str:
-    from .releases import _version
-
-    return _version("opentelemetry.exporter.otlp.proto.http.version")
+    """Why the installed OpenTelemetry cannot take the lean path, or ``None``: the facts are
+    read here, from this module's names (which tests replace)."""
+    return release_reason(name, http_client_installed(), untested_releases())
 
 
 def _internal_metrics_enabled() -> bool:
@@ -207,7 +157,8 @@ class _LeanExport:
         from opentelemetry.exporter.otlp.proto.http import _OTLP_HTTP_HEADERS
 
         signal = self._signal
-        reason = _hand_over_reason(signal, session, official_only, hand_over, others)
+        release = _release_reason(signal.say)
+        reason = hand_over_reason(signal, release, session, official_only, hand_over, others)
         self.settings: ExporterSettings = resolve(
             os.environ,
             **arguments,
@@ -229,32 +180,13 @@ class _LeanExport:
         self._official_later = False
         if reason is not None:
             _say_once(*reason)
-            if _release_reason(signal.say) is None or others:  # an unknown argument fails now
+            if release is None or others:  # an unknown argument fails now
                 self._use_official()
             else:
                 self._official_later = True
 
     def _use_official(self) -> Any:
-        from importlib import import_module
-
-        signal = self._signal
-        official = getattr(import_module(signal.official_module), signal.official_class)
-        # Only what was given, and only what the installed release takes: before 1.45 the
-        # official exporters know neither max_request_size nor meter_provider (nor, for
-        # metrics, max_export_batch_size); all their arguments are optional.
-        given = {key: value for key, value in self._official_arguments.items() if value is not None}
-        # Arguments nobody knows stay, for the official exporter to refuse as it does.
-        unknown = [key for key in _unknown_arguments(official, given) if key not in self._others]
-        for key in unknown:
-            signal.logger.warning(
-                "%s: %s is not supported by the installed opentelemetry-exporter-otlp-proto-http "
-                "(%s); ignored",
-                signal.say,
-                key,
-                _official_release(),
-            )
-            del given[key]
-        self._official = official(**given)
+        self._official = build_official(self._signal, self._official_arguments, self._others)
         self._official_later = False
         return self._official
 
