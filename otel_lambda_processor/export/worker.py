@@ -11,8 +11,9 @@ checked for spans that can never be encoded (text with lone surrogates, values n
 protobuf limit): those alone are dropped, counted and named in one warning, and the rest is
 exported again at once.
 
-Owns one processor's export thread, its flush tickets and its drop reports; must not decide
-when to export (:mod:`.pipeline` does) nor know who published the signal.
+Owns one processor's export thread and its flush tickets (its counts and drop reports are in
+:mod:`.drops`); must not decide when to export (:mod:`.pipeline` does) nor know who published
+the signal.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 from opentelemetry.context import attach, detach, set_value
 
 from .buffer import SpanRing
+from .drops import DropAccount, no_collector_at
 
 try:  # the key the SDK's own processors set; private, so guard it
     from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY as _SUPPRESS_KEY
@@ -170,18 +172,24 @@ class ExportWorker:
         self._kicked = False
         self._stopping = False
         self._thread: threading.Thread | None = None
-        # Accounting: changed by the export thread (and by stop()) under _acct.
-        self._acct = threading.Lock()
-        self._in_flight: Sequence[Any] | None = None
-        self._closed = False
-        self.exported = 0
-        #: Spans dropped because their export failed (the unencodable ones included).
-        self.failed_dropped = 0
-        #: Of those, spans that could never be encoded.
-        self.unencodable = 0
-        self._reported_dropped = 0
+        # Accounting: changed by the export thread (and by stop()) under the books' own lock.
+        self._books = DropAccount(ring, kind, exporter)
         # Only while no thread can be started (interpreter exit): callers export one at a time.
         self._inline = threading.Lock()
+
+    @property
+    def exported(self) -> int:
+        return self._books.exported
+
+    @property
+    def failed_dropped(self) -> int:
+        """Spans dropped because their export failed (the unencodable ones included)."""
+        return self._books.failed_dropped
+
+    @property
+    def unencodable(self) -> int:
+        """Of those, spans that could never be encoded."""
+        return self._books.unencodable
 
     # -- called from any thread ---------------------------------------------------------------
     def request_flush(self) -> FlushTicket:
@@ -222,7 +230,7 @@ class ExportWorker:
 
     def idle(self) -> bool:
         """No export in flight and none asked for (a hint: it can change right after)."""
-        return self._in_flight is None and not self._tickets and not self._kicked
+        return self._books.in_flight is None and not self._tickets and not self._kicked
 
     def dropped(self) -> int:
         return self._ring.evicted() + self.failed_dropped
@@ -235,20 +243,15 @@ class ExportWorker:
             self._cond.notify()
         for ticket in tickets:
             ticket.finish(False)
-        with self._acct:
-            self._closed = True
-            if self._in_flight is not None:
-                self.failed_dropped += len(self._in_flight)
-            self.failed_dropped += len(self._ring.drain_all())
-        self._report_drops()
+        self._books.close()
+        self._books.report()
 
     def reinit_after_fork(self) -> None:
         self._cond = threading.Condition(threading.Lock())
-        self._acct = threading.Lock()
+        self._books.reinit_after_fork()
         self._tickets = []
         self._kicked = False
         self._thread = None
-        self._in_flight = None
 
     def _ensure_thread_locked(self) -> bool:
         """Start the export thread if there is none; ``False`` if none can be started."""
@@ -291,7 +294,7 @@ class ExportWorker:
                 break
             remaining -= sent
         evicted = self._ring.evicted()
-        self._report_drops()
+        self._books.report()
         for ticket in tickets:
             ticket.finish(ok and evicted == ticket.evicted_at_request)
 
@@ -305,13 +308,12 @@ class ExportWorker:
 
     def _export_one_batch(self, limit: int) -> int:
         """Export up to ``limit`` oldest spans; the count taken, 0 if none, -1 if it failed."""
-        with self._acct:  # taking and marking in flight is one step for stop()'s accounting
-            if self._closed:
-                return -1
-            batch, retried = self._ring.take(limit)
-            if not batch:
-                return 0
-            self._in_flight = batch
+        took = self._books.take(limit)  # taken and marked in flight in one step, for stop()
+        if took is None:
+            return -1
+        batch, retried = took
+        if not batch:
+            return 0
         taken = len(batch)
         if self._kind.prepare is not None:
             try:
@@ -321,18 +323,7 @@ class ExportWorker:
         ok = self._export(batch)
         if not ok and self._probe is not None:
             batch, retried, ok = self._export_encodable(batch, retried)
-        with self._acct:
-            self._in_flight = None
-            if self._closed:  # stop() already counted this batch as dropped
-                return -1
-            if ok:
-                self.exported += len(batch)
-                return taken
-            # Retried spans have had their second chance; the rest go back once, space allowing.
-            fresh = batch[retried:]
-            kept = self._ring.put_back(fresh)
-            self.failed_dropped += retried + len(fresh) - kept
-            return -1
+        return self._books.settle(batch, taken, retried, ok)
 
     def _export(self, batch: Sequence[Any]) -> bool:
         noun = self._kind.noun
@@ -344,16 +335,10 @@ class ExportWorker:
         if any(result is value for value in self._kind.success_values()):
             return True
         # Our OTLP exporters say once that no collector answers; no line per failed batch then.
-        quiet = self._no_collector_at() is not None
+        quiet = no_collector_at(self._exporter) is not None
         level = logging.DEBUG if quiet else logging.WARNING
         _logger.log(level, "exporting %d %s failed: %s", len(batch), noun, result)
         return False
-
-    def _no_collector_at(self) -> str | None:
-        """The endpoint where no collector answered the last export, as our OTLP exporters
-        tell it (a refused connection); ``None`` for any other exporter or failure."""
-        endpoint = getattr(self._exporter, "no_collector_at", None)
-        return endpoint if isinstance(endpoint, str) else None
 
     def _export_encodable(self, batch: list[Any], retried: int) -> tuple[list[Any], int, bool]:
         """After a failed export: drop the spans that can never be encoded, export the rest.
@@ -371,12 +356,8 @@ class ExportWorker:
             return batch, retried, False
         drop = {index for index, _ in bad}
         rest = [span for index, span in enumerate(batch) if index not in drop]
-        with self._acct:
-            if self._closed:
-                return batch, retried, False
-            self.unencodable += len(drop)
-            self.failed_dropped += len(drop)
-            self._in_flight = rest
+        if not self._books.drop_unencodable(len(drop), rest):
+            return batch, retried, False
         _logger.warning(
             "dropped %d of %d %s in a batch because they cannot be encoded (the first: "
             "%s); exporting the other %d",
@@ -388,32 +369,3 @@ class ExportWorker:
         )
         retried -= sum(1 for index in drop if index < retried)
         return rest, retried, not rest or self._export(rest)
-
-    def _report_drops(self) -> None:
-        overwritten = self._ring.evicted()
-        with self._acct:
-            failed, unencodable = self.failed_dropped, self.unencodable
-            dropped = overwritten + failed
-            new = dropped - self._reported_dropped
-            if new <= 0:
-                return
-            self._reported_dropped = dropped
-        causes = []
-        if overwritten:
-            causes.append(
-                f"{overwritten} overwritten in a full buffer (raise "
-                f"{self._kind.queue_variable} or export more often)"
-            )
-        if failed - unencodable:
-            endpoint = self._no_collector_at()
-            why = f"no OTLP collector answers at {endpoint}" if endpoint else "check the exporter"
-            causes.append(f"{failed - unencodable} whose export failed ({why})")
-        if unencodable:
-            causes.append(f"{unencodable} that could not be encoded")
-        _logger.warning(
-            "dropped %d %s since the last report, %d in all: %s",
-            new,
-            self._kind.noun,
-            dropped,
-            "; ".join(causes),
-        )

@@ -3,6 +3,9 @@
 It decodes every request with ``opentelemetry-proto`` (gzip and deflate included), keeps the
 spans, log records and metric points, and can be told to misbehave: answer an HTTP status, hang,
 or drop the connection.
+
+Owns the HTTP server, the fault injection and the answers; it must not keep or query what
+arrived itself (:mod:`.arrivals` does).
 """
 
 from __future__ import annotations
@@ -12,29 +15,15 @@ import ssl
 import threading
 import time
 import zlib
-from collections import Counter, deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceRequest,
-    ExportLogsServiceResponse,
-)
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-    ExportMetricsServiceResponse,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
-
-from . import _decode
 from ._decode import ExponentialBuckets, ReceivedLogRecord, ReceivedMetricPoint, ReceivedSpan
 from ._server import POLL_INTERVAL
 from ._server import QuietServer as _QuietServer
+from .arrivals import LOGS_PATH, METRICS_PATH, TRACES_PATH, Arrivals, ReceivedRequest
 
 __all__ = [
     "LOGS_PATH",
@@ -50,9 +39,6 @@ __all__ = [
     "ReceivedSpan",
 ]
 
-TRACES_PATH = "/v1/traces"
-LOGS_PATH = "/v1/logs"
-METRICS_PATH = "/v1/metrics"
 MAX_BODY = 64 * 1024 * 1024  # the OTLP exporter's own default request limit
 
 
@@ -72,52 +58,7 @@ class Fault:
     retry_after: str | None = None
 
 
-@dataclass
-class ReceivedRequest:
-    """One HTTP request as it arrived (accepted or not)."""
-
-    at: float
-    #: Spans in an accepted traces request; 0 for anything else.
-    span_count: int
-    status: int | None
-    headers: dict[str, str] = field(default_factory=dict)
-    #: The body as it arrived (still compressed), when the receiver keeps bodies.
-    body: bytes = b""
-    path: str = TRACES_PATH
-    #: Spans, log records or metric data points in the request, once accepted.
-    item_count: int = 0
-
-
-@dataclass
-class _Signal:
-    """One OTLP signal: how its requests decode, count and unpack, and what arrived so far."""
-
-    request_type: Any
-    response: bytes
-    count: Callable[[Any], Counter[str]]  # items per name ("" when names do not matter)
-    unpack: Callable[[Any, float], list[Any]]
-    undecoded: list[tuple[Any, float]] = field(default_factory=list)  # (request, arrival)
-    decoded: list[Any] = field(default_factory=list)
-    counts: Counter[str] = field(default_factory=Counter)
-
-    def items(self) -> list[Any]:
-        """Everything accepted, unpacked now if not before (the caller holds the lock)."""
-        for request, arrived in self.undecoded:
-            self.decoded += self.unpack(request, arrived)
-        self.undecoded.clear()
-        return list(self.decoded)
-
-    def clear(self) -> None:
-        self.undecoded.clear()
-        self.decoded.clear()
-        self.counts.clear()
-
-
-def _anonymous(count: Callable[[Any], int]) -> Callable[[Any], Counter[str]]:
-    return lambda request: Counter({"": count(request)})
-
-
-class OTLPReceiver:
+class OTLPReceiver(Arrivals):
     """Receive OTLP/HTTP protobuf exports of traces, logs and metrics on ``127.0.0.1``.
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`. :attr:`endpoint` is the
@@ -130,7 +71,7 @@ class OTLPReceiver:
 
     What arrived: :attr:`spans`, :attr:`span_count` and :attr:`requests` are properties (as
     they always were); :meth:`logs`, :meth:`log_count`, :meth:`metric_points` and
-    :meth:`metric_point_count` are methods.
+    :meth:`metric_point_count` are methods (all from :class:`~.arrivals.Arrivals`).
     """
 
     def __init__(
@@ -144,28 +85,7 @@ class OTLPReceiver:
         #: Seconds every request waits before it is answered: a collector across a network.
         self.latency = latency
         self.keep_bodies = keep_bodies
-        self._lock = threading.Condition()
-        self._signals = {
-            TRACES_PATH: _Signal(
-                ExportTraceServiceRequest,
-                ExportTraceServiceResponse().SerializeToString(),
-                _anonymous(_decode.count_spans),
-                _decode.unpack_spans,
-            ),
-            LOGS_PATH: _Signal(
-                ExportLogsServiceRequest,
-                ExportLogsServiceResponse().SerializeToString(),
-                _anonymous(_decode.count_logs),
-                _decode.unpack_logs,
-            ),
-            METRICS_PATH: _Signal(
-                ExportMetricsServiceRequest,
-                ExportMetricsServiceResponse().SerializeToString(),
-                _decode.count_points,
-                _decode.unpack_points,
-            ),
-        }
-        self._requests: list[ReceivedRequest] = []
+        super().__init__()
         self._faults: deque[tuple[Fault, str | None]] = deque()  # (fault, only for this path)
         self._release = threading.Event()
         receiver = self
@@ -257,86 +177,11 @@ class OTLPReceiver:
         """Let every hanging request go on."""
         self._release.set()
 
-    # -- what arrived -------------------------------------------------------------------------
-    @property
-    def spans(self) -> list[ReceivedSpan]:
-        with self._lock:
-            return self._signals[TRACES_PATH].items()
-
-    @property
-    def span_count(self) -> int:
-        """How many spans have been accepted, without unpacking them."""
-        return self._count(TRACES_PATH)
-
-    def span_names(self) -> list[str]:
-        return [s.name for s in self.spans]
-
-    def wait_for_spans(self, count: int, timeout: float = 10.0) -> bool:
-        """Block until at least ``count`` spans have been accepted, or ``timeout`` seconds."""
-        return self._wait(TRACES_PATH, count, timeout)
-
-    def logs(self) -> list[ReceivedLogRecord]:
-        """Every log record accepted, in order of arrival."""
-        with self._lock:
-            return self._signals[LOGS_PATH].items()
-
-    def log_count(self) -> int:
-        """How many log records have been accepted, without unpacking them."""
-        return self._count(LOGS_PATH)
-
-    def log_bodies(self) -> list[Any]:
-        return [r.body for r in self.logs()]
-
-    def wait_for_logs(self, count: int, timeout: float = 10.0) -> bool:
-        """Block until at least ``count`` log records have been accepted, or ``timeout``."""
-        return self._wait(LOGS_PATH, count, timeout)
-
-    def metric_points(self, name: str | None = None) -> list[ReceivedMetricPoint]:
-        """Every metric data point accepted (of metric ``name`` only, if given), in order.
-
-        Cumulative metrics repeat in every export: each export's points are all here.
-        """
-        with self._lock:
-            points: list[ReceivedMetricPoint] = self._signals[METRICS_PATH].items()
-        return points if name is None else [p for p in points if p.name == name]
-
-    def metric_point_count(self) -> int:
-        """How many metric data points have been accepted, without unpacking them."""
-        return self._count(METRICS_PATH)
-
-    def wait_for_metric_points(
-        self, count: int, timeout: float = 10.0, name: str | None = None
-    ) -> bool:
-        """Block until at least ``count`` data points (of metric ``name``) have been accepted."""
-        return self._wait(METRICS_PATH, count, timeout, name)
-
-    @property
-    def requests(self) -> list[ReceivedRequest]:
-        with self._lock:
-            return list(self._requests)
-
     def reset(self) -> None:
         """Forget every request, span, log record and metric point, and every pending fault."""
         with self._lock:
-            for signal in self._signals.values():
-                signal.clear()
-            self._requests.clear()
+            super().reset()
             self._faults.clear()
-
-    def _count(self, path: str, name: str | None = None) -> int:
-        with self._lock:
-            counts = self._signals[path].counts
-            return counts[name] if name is not None else sum(counts.values())
-
-    def _wait(self, path: str, count: int, timeout: float, name: str | None = None) -> bool:
-        end = time.monotonic() + timeout
-        with self._lock:
-            while self._count(path, name) < count:
-                left = end - time.monotonic()
-                if left <= 0:
-                    return False
-                self._lock.wait(left)
-            return True
 
     # -- the HTTP side ------------------------------------------------------------------------
     def _handle(self, http: BaseHTTPRequestHandler) -> None:
@@ -380,10 +225,7 @@ class OTLPReceiver:
         items = sum(counts.values())
         spans = items if path == TRACES_PATH else 0
         record = ReceivedRequest(arrived, spans, 200, headers, kept, path, items)
-        with self._lock:
-            signal.undecoded.append((request, arrived))  # unpacked when a test reads them
-            signal.counts.update(counts)
-            self._record(record)
+        self._accept(signal, request, counts, record)  # unpacked when a test reads them
         self._answer(http, 200, signal.response)
 
     def _take_fault(self, path: str) -> Fault | None:
@@ -394,11 +236,6 @@ class OTLPReceiver:
                     del self._faults[i]
                     return fault
             return None
-
-    def _record(self, request: ReceivedRequest) -> None:
-        with self._lock:
-            self._requests.append(request)
-            self._lock.notify_all()
 
     @staticmethod
     def _answer(
