@@ -12,7 +12,14 @@ import pytest
 
 from otel_lambda_processor.testing import OTLPReceiver
 
-HEAVY = ("google.protobuf", "requests", "opentelemetry.proto", "otel_lambda_processor.otlp.encoder")
+HEAVY = (
+    "google.protobuf",
+    "requests",
+    "opentelemetry.proto",
+    "otel_lambda_processor.otlp.encoder",
+    "otel_lambda_processor.otlp.wire",
+    "otel_lambda_processor.otlp.span_fields",
+)
 
 SCRIPT = """
 import json, sys
@@ -32,7 +39,9 @@ with trace.get_tracer("lean").start_as_current_span("root", attributes={"a": (1,
     pass
 at_init = loaded()
 flushed = processor.force_flush(10000)
-after_export = [m for m in loaded() if m != "otel_lambda_processor.otlp.encoder"]
+ours = ("otel_lambda_processor.otlp.encoder", "otel_lambda_processor.otlp.wire",
+        "otel_lambda_processor.otlp.span_fields")
+after_export = [m for m in loaded() if m not in ours]
 print(json.dumps({"init": at_init, "export": after_export, "flushed": flushed}))
 """
 
@@ -65,6 +74,8 @@ def test_neither_protobuf_nor_requests_is_imported_at_init_or_on_export(
 #: Our encoders: loaded by the first export, not before.
 OUR_ENCODERS = (
     "otel_lambda_processor.otlp.encoder",
+    "otel_lambda_processor.otlp.wire",
+    "otel_lambda_processor.otlp.span_fields",
     "otel_lambda_processor.otlp.logs_encoder",
     "otel_lambda_processor.otlp.metrics_",  # metrics_encoder and the modules it is made of
 )
